@@ -1,0 +1,1 @@
+"""Input channels of the Kefu Rasa server (configured in credentials.yml)."""

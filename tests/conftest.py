@@ -1,0 +1,40 @@
+"""Shared fixtures: a real running Kefu stack for integration tests.
+
+``kefu_stack`` starts the whole stack (see ``stack.py``) once per test
+session. ``make test`` trains the model before pytest runs.
+"""
+from __future__ import annotations
+
+import secrets
+from typing import Iterator, List
+
+import pytest
+
+from stack import ROOT, Processes, Stack, StackError, start_stack
+
+__all__ = ["ROOT", "Stack", "bot_text", "fresh_sender"]
+
+
+@pytest.fixture(scope="session")
+def kefu_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A running Kefu stack shared by the integration tests."""
+    workdir = tmp_path_factory.mktemp("kefu_stack")
+    procs = Processes(workdir)
+    try:
+        try:
+            stack = start_stack(workdir, procs)
+        except StackError as error:
+            pytest.fail(str(error))
+        yield stack
+    finally:
+        procs.stop_all()
+
+
+def bot_text(replies: List[dict]) -> str:
+    """All reply texts joined, for assertions."""
+    return "\n".join(reply.get("text", "") for reply in replies)
+
+
+def fresh_sender(prefix: str = "test") -> str:
+    """A new conversation id."""
+    return f"{prefix}-{secrets.token_hex(6)}"

@@ -1,0 +1,181 @@
+"""Start a real Kefu stack on free local ports (tests and benchmarks).
+
+The action server, the Rasa server (trained model, REST + Socket.IO
+channels, HTTP API with a token, its own SQLite tracker store) and the web
+chat server, each a child process with its log in the work directory.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+MODEL = ROOT / "models" / "kefu.tar.gz"
+START_TIMEOUT = 240
+
+
+class StackError(RuntimeError):
+    """A server of the stack could not be started."""
+
+
+def free_port() -> int:
+    """An unused TCP port on the loopback interface."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_env() -> Dict[str, str]:
+    """Environment for the servers started by the tests."""
+    env = dict(os.environ)
+    env.update(
+        RASA_TELEMETRY_ENABLED="false",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        SQLALCHEMY_SILENCE_UBER_WARNING="1",
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+@dataclass
+class Stack:
+    """URLs and credentials of a running Kefu stack."""
+
+    rasa_url: str
+    actions_url: str
+    web_url: str
+    token: str
+    workdir: Path
+
+    @property
+    def rest_url(self) -> str:
+        return f"{self.rasa_url}/webhooks/rest/webhook"
+
+    def say(self, sender: str, message: str) -> List[dict]:
+        """Send ``message`` over REST as ``sender``; return the bot's replies."""
+        response = requests.post(
+            self.rest_url, json={"sender": sender, "message": message}, timeout=60
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def parse(self, text: str) -> dict:
+        """NLU result for ``text`` from the HTTP API (``/model/parse``)."""
+        response = requests.post(
+            f"{self.rasa_url}/model/parse",
+            params={"token": self.token},
+            json={"text": text},
+            timeout=60,
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def tracker(self, sender: str) -> dict:
+        """The stored conversation of ``sender`` from the HTTP API."""
+        response = requests.get(
+            f"{self.rasa_url}/conversations/{sender}/tracker",
+            params={"token": self.token},
+            timeout=30,
+        )
+        response.raise_for_status()
+        return response.json()
+
+
+class Processes:
+    """Child processes with their logs; stops them all on exit."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.children: Dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, args: List[str]) -> subprocess.Popen:
+        log = open(self.workdir / f"{name}.log", "wb")
+        proc = subprocess.Popen(
+            args, cwd=ROOT, env=server_env(), stdout=log, stderr=subprocess.STDOUT
+        )
+        self.children[name] = proc
+        return proc
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        text = (self.workdir / f"{name}.log").read_text(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def wait_http(self, name: str, url: str, timeout: float = START_TIMEOUT) -> None:
+        """Wait until ``url`` answers 200, failing early if ``name`` died."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.children[name].poll() is not None:
+                raise StackError(f"{name} exited during start-up:\n{self.log_tail(name)}")
+            try:
+                if requests.get(url, timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        raise StackError(f"{name} did not start in {timeout}s:\n{self.log_tail(name)}")
+
+    def stop_all(self) -> None:
+        for proc in self.children.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.children.values():
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def write_endpoints(workdir: Path, actions_port: int) -> Path:
+    """An endpoints file pointing at the test action server and tracker DB."""
+    path = workdir / "endpoints.yml"
+    path.write_text(
+        "action_endpoint:\n"
+        f"  url: http://127.0.0.1:{actions_port}/webhook\n"
+        "tracker_store:\n"
+        "  type: SQL\n"
+        "  dialect: sqlite\n"
+        f"  db: {workdir / 'tracker.db'}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def start_stack(workdir: Path, procs: Processes) -> Stack:
+    """Start action server, Rasa server and web chat; wait until all answer."""
+    if not MODEL.exists():
+        raise StackError(f"{MODEL} is missing: run `make train` first")
+    rasa_port, actions_port, web_port = free_port(), free_port(), free_port()
+    token = secrets.token_urlsafe(16)
+    rasa = str(BIN / "rasa")
+    procs.start("actions", [rasa, "run", "actions", "--actions", "actions",
+                            "--port", str(actions_port)])
+    procs.start("rasa", [
+        rasa, "run", "--model", str(MODEL), "--interface", "127.0.0.1",
+        "--port", str(rasa_port), "--endpoints", str(write_endpoints(workdir, actions_port)),
+        "--credentials", str(ROOT / "credentials.yml"), "--enable-api",
+        "--auth-token", token, "--cors", "*",
+    ])
+    procs.start("web", [sys.executable, str(ROOT / "scripts" / "serve_web.py"),
+                        "--port", str(web_port),
+                        "--rasa-url", f"http://127.0.0.1:{rasa_port}"])
+    stack = Stack(
+        rasa_url=f"http://127.0.0.1:{rasa_port}",
+        actions_url=f"http://127.0.0.1:{actions_port}",
+        web_url=f"http://127.0.0.1:{web_port}/",
+        token=token,
+        workdir=workdir,
+    )
+    procs.wait_http("actions", f"{stack.actions_url}/health")
+    procs.wait_http("web", stack.web_url)
+    procs.wait_http("rasa", f"{stack.rasa_url}/status?token={token}")
+    return stack
