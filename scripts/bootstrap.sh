@@ -17,11 +17,15 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c \
   "$python310" -m venv "$VENV"
 fi
 
+# pip, quiet, without the noise of unreadable local index locations
+pip_install() {
+  "$VENV/bin/python" -m pip install --quiet "$@" 2> >(grep -v "^WARNING: Location 'file:" >&2)
+}
+
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   echo "==> installing Python dependencies (a few minutes the first time)"
-  "$VENV/bin/python" -m pip install --quiet --upgrade "pip==24.0" "setuptools==70.3.0" "wheel==0.45.1"
-  "$VENV/bin/python" -m pip install --quiet -r requirements.txt -r requirements-dev.txt -c constraints.txt \
-    2> >(grep -v "^WARNING: Location 'file:" >&2)
+  pip_install --upgrade "pip==24.0" "setuptools==70.3.0" "wheel==0.45.1"
+  pip_install -r requirements.txt -r requirements-dev.txt -c constraints.txt
   echo "$want" > "$STAMP"
 fi
 
