@@ -4,7 +4,7 @@ VENV := .venv
 RASA := $(VENV)/bin/rasa
 ENV := . scripts/env.sh &&
 
-.PHONY: run test shell train validate bench setup system-deps clean help
+.PHONY: run test shell train validate bench setup system-deps clean help load-data sync-catalogue
 
 help:
 	@echo "make run       start action server, Rasa server and web chat"
@@ -13,6 +13,8 @@ help:
 	@echo "make train     (re)train when data/domain/config changed"
 	@echo "make validate  rasa data validate --fail-on-warnings"
 	@echo "make bench     print NLU, latency, throughput, memory figures"
+	@echo "make load-data FILE=x.json  upsert customers/products/orders (docs/data-format.md)"
+	@echo "make sync-catalogue         regenerate data/lookups/product.yml from the catalogue"
 
 setup:
 	@scripts/bootstrap.sh
@@ -38,5 +40,13 @@ test: setup system-deps train
 bench: setup system-deps train
 	@$(ENV) $(VENV)/bin/python bench/bench.py
 
+load-data: setup
+	@test -n "$(FILE)" || { echo "usage: make load-data FILE=path.json"; exit 2; }
+	@$(ENV) $(VENV)/bin/python -m actions.backends.loader "$(FILE)"
+
+sync-catalogue: setup
+	@$(ENV) $(VENV)/bin/python -m actions.backends.loader --sync-catalogue
+
+# keeps var/*.db (the shop's data and conversations)
 clean:
-	rm -rf models/*.tar.gz models/.kefu-* var results .pytest_cache
+	rm -rf models/*.tar.gz models/.kefu-* var/spacy results .pytest_cache

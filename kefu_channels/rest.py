@@ -46,6 +46,13 @@ def valid_message(value: Any) -> Text:
     return value
 
 
+def valid_metadata(value: Any) -> Optional[Dict[Text, Any]]:
+    """Message metadata (e.g. ``customer_token``): an object or nothing (else 400)."""
+    if value is None or isinstance(value, dict):
+        return value
+    raise InvalidUsage("metadata 必须是 JSON 对象")
+
+
 class KefuRestInput(RestInput):
     """``rest`` channel with request validation (see module docstring)."""
 
@@ -58,3 +65,6 @@ class KefuRestInput(RestInput):
 
     def _extract_message(self, req: Request) -> Optional[Text]:
         return valid_message(json_object(req).get("message"))
+
+    def get_metadata(self, request: Request) -> Optional[Dict[Text, Any]]:
+        return valid_metadata(json_object(request).get("metadata"))

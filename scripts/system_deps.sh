@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Install the Debian packages the test suite needs (headless Chromium and CJK
-# fonts for the browser tests). Skips what is already installed.
+# Install the Debian packages the test suite needs: headless Chromium and CJK
+# fonts for the browser tests, PostgreSQL for the database tests. Skips what
+# is already installed.
 set -euo pipefail
 
 packages=()
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 dpkg -s fonts-noto-cjk >/dev/null 2>&1 || packages+=(fonts-noto-cjk)
+# a real PostgreSQL for the backend and ticket-store tests (started by the tests)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql)
 [ ${#packages[@]} -eq 0 ] && exit 0
 
 SUDO=""

@@ -5,10 +5,21 @@ cd "$(dirname "$0")/.."
 . scripts/env.sh
 
 MODEL=models/kefu.tar.gz
+mkdir -p results
+# scripts/system_deps.sh installed PostgreSQL: its tests must run, not skip
+export KEFU_REQUIRE_POSTGRES="${KEFU_REQUIRE_POSTGRES:-1}"
 step() { echo; echo "==== $*"; }
 
 step "1/4 rasa data validate --fail-on-warnings"
-.venv/bin/rasa data validate --fail-on-warnings --quiet
+# Rasa lists responses uttered by custom actions as "not used in any story";
+# tests/test_domain.py checks those both ways, so they are summarised here.
+if ! .venv/bin/rasa data validate --fail-on-warnings > results/validate.log 2>&1; then
+  cat results/validate.log; exit 1
+fi
+unused=$(grep -c "is not used in any story or rule" results/validate.log || true)
+grep -v "is not used in any story or rule" results/validate.log \
+  | grep -E "UserWarning|ERROR|rasa.validator" || true
+echo "validation passed ($unused responses are uttered by custom actions)"
 
 step "2/4 NLU evaluation on the held-out tests/nlu_test.yml"
 rm -rf results/nlu

@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import requests
 
@@ -35,14 +35,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def server_env() -> Dict[str, str]:
-    """Environment for the servers started by the tests."""
+# The demo data lives in November 2026; tests run on its clock.
+TEST_CLOCK = "2026-11-24T10:00:00+08:00"
+TEST_TOKEN_SECRET = "kefu-test-secret-not-for-production"
+
+
+def server_env(workdir: Path) -> Dict[str, str]:
+    """Environment for the servers: own database, fixed clock, token secret."""
     env = dict(os.environ)
     env.update(
         RASA_TELEMETRY_ENABLED="false",
         TF_CPP_MIN_LOG_LEVEL="2",
         SQLALCHEMY_SILENCE_UBER_WARNING="1",
         PYTHONPATH=str(ROOT),
+        KEFU_DATABASE_URL=f"sqlite:///{workdir / 'kefu.db'}",
+        KEFU_CLOCK=TEST_CLOCK,
+        KEFU_CUSTOMER_TOKEN_SECRET=TEST_TOKEN_SECRET,
     )
     return env
 
@@ -58,14 +66,20 @@ class Stack:
     workdir: Path
 
     @property
+    def env(self) -> Dict[str, str]:
+        """The environment the servers run with (database URL, clock, ...)."""
+        return server_env(self.workdir)
+
+    @property
     def rest_url(self) -> str:
         return f"{self.rasa_url}/webhooks/rest/webhook"
 
-    def say(self, sender: str, message: str) -> List[dict]:
+    def say(self, sender: str, message: str, metadata: Optional[dict] = None) -> List[dict]:
         """Send ``message`` over REST as ``sender``; return the bot's replies."""
-        response = requests.post(
-            self.rest_url, json={"sender": sender, "message": message}, timeout=60
-        )
+        body = {"sender": sender, "message": message}
+        if metadata is not None:
+            body["metadata"] = metadata
+        response = requests.post(self.rest_url, json=body, timeout=60)
         response.raise_for_status()
         return response.json()
 
@@ -101,7 +115,8 @@ class Processes:
     def start(self, name: str, args: List[str]) -> subprocess.Popen:
         log = open(self.workdir / f"{name}.log", "wb")
         proc = subprocess.Popen(
-            args, cwd=ROOT, env=server_env(), stdout=log, stderr=subprocess.STDOUT
+            args, cwd=ROOT, env=server_env(self.workdir), stdout=log,
+            stderr=subprocess.STDOUT
         )
         self.children[name] = proc
         return proc

@@ -1,35 +1,22 @@
 """The fallback action classifies the situation and fills slots for rules."""
 from __future__ import annotations
 
-import asyncio
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict
 
 import pytest
 from rasa_sdk import Tracker
-from rasa_sdk.executor import CollectingDispatcher
 
 from actions.fallback import ActionKefuFallback, candidate_options
 from actions.intent_titles import load_titles
-
-
-def user_event(text: str, intent: str, ranking: Optional[List[dict]] = None,
-               selector: Optional[dict] = None) -> Dict[str, Any]:
-    parse = {"text": text, "intent": {"name": intent, "confidence": 0.4},
-             "intent_ranking": ranking or [{"name": intent, "confidence": 0.4}],
-             "entities": []}
-    if selector:
-        parse["response_selector"] = selector
-    return {"event": "user", "text": text, "parse_data": parse}
+from trackers import make_tracker, run_action, slot_values, user_event
 
 
 def tracker_with(*events: Dict[str, Any]) -> Tracker:
-    latest = [e for e in events if e["event"] == "user"][-1]["parse_data"]
-    return Tracker("u1", {}, latest, list(events), False, None, None, "action_listen")
+    return make_tracker(*events)
 
 
 def run(tracker: Tracker) -> Dict[str, Any]:
-    events = asyncio.run(ActionKefuFallback().run(CollectingDispatcher(), tracker, {}))
-    return {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    return slot_values(run_action(ActionKefuFallback(), tracker)[1])
 
 
 RANKING = [
@@ -43,7 +30,7 @@ SELECTOR = {"faq": {"response": {"intent_response_key": "faq/shipping_fee"}}}
 
 
 def test_first_failure_offers_the_two_likeliest_questions() -> None:
-    slots = run(tracker_with(user_event("快递那个啥", "nlu_fallback", RANKING, SELECTOR)))
+    slots = run(tracker_with(user_event("快递那个啥", "nlu_fallback", ranking=RANKING, selector=SELECTOR)))
     assert slots == {
         "fallback_kind": "clarify",
         "clarify_option_1_title": "查物流进度",
