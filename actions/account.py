@@ -13,6 +13,7 @@ from actions.backends.base import ShopBackend
 from actions.backends.models import Coupon, Order
 from actions.identity import resolve_identity
 from actions.labels import label
+from actions.order_actions import owned_order
 from actions.order_info import fmt_day, tail
 from actions.services import Events, ShopAction
 
@@ -71,19 +72,13 @@ class ActionCheckCoupon(ShopAction):
         if not identity.logged_in:
             dispatcher.utter_message(response="utter_login_needed")
             return events
-        order = self._order_in_focus(backend, tracker, identity)
+        order = owned_order(backend, tracker)
         coupons = backend.list_coupons(identity.customer_id)
         usable = [c for c in coupons if coupon_problem(c, None) is None]
         self._tell_usable(usable, dispatcher)
         if order is not None:
             self._tell_order_problems(usable, order, dispatcher)
         return events
-
-    @staticmethod
-    def _order_in_focus(backend: ShopBackend, tracker: Tracker, identity) -> Optional[Order]:
-        order_id = tracker.get_slot("order_id")
-        order = backend.get_order(order_id) if order_id else None
-        return order if order is not None and identity.owns(order) else None
 
     @staticmethod
     def _tell_usable(usable: List[Coupon], dispatcher: CollectingDispatcher) -> None:

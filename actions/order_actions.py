@@ -13,16 +13,14 @@ from typing import Any, Dict, List, Optional, Text
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions import order_changes, order_info
-from actions.backends.base import BackendUnavailable, ShopBackend
-from actions.backends.factory import get_backend
+from actions.backends.base import ShopBackend
 from actions.backends.models import Order
 from actions.identity import locked_until, resolve_identity
 from actions import clock
-from actions.services import Events, ShopAction, backend_down
+from actions.services import Events, ShopAction, ShopFormValidation
 
 READ_TASKS = ("status", "track", "urge", "payment", "refund_status")
 DETAIL_SLOTS = ("after_sale_reason", "new_address", "invoice_title",
@@ -80,18 +78,11 @@ class ActionOrderTask(ShopAction):
         return [SlotSet("task_stage", "done"), SlotSet("order_id", None)]
 
 
-class ValidateDetailsForm(FormValidationAction):
+class ValidateDetailsForm(ShopFormValidation):
     """Collect and check what a change needs, then ask for confirmation."""
 
     def name(self) -> Text:
         return "validate_details_form"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: DomainDict) -> List[Dict[Text, Any]]:
-        try:
-            return await super().run(dispatcher, tracker, domain)
-        except BackendUnavailable as error:
-            return backend_down(dispatcher, error)
 
     async def required_slots(self, domain_slots: List[Text], dispatcher: CollectingDispatcher,
                              tracker: Tracker, domain: DomainDict) -> List[Text]:

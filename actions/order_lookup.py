@@ -19,11 +19,10 @@ from typing import Any, Dict, List, Optional, Text
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions import clock
-from actions.backends.base import BackendUnavailable, ShopBackend
+from actions.backends.base import ShopBackend
 from actions.backends.factory import get_backend
 from actions.backends.models import Order
 from actions.identity import (
@@ -35,7 +34,7 @@ from actions.identity import (
 )
 from actions.labels import label
 from actions.order_tasks import TASK_DETAIL_SLOTS, relevant_statuses, task_for_intent
-from actions.services import Events, ShopAction, backend_down
+from actions.services import Events, ShopAction, ShopFormValidation
 
 ORDER_BUTTONS = 5
 
@@ -71,7 +70,8 @@ class ActionPrepareOrderTask(ShopAction):
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
         task = task_for_intent(intent) or tracker.get_slot("order_task") or "status"
         identity, events = resolve_identity(tracker)
-        events += [SlotSet("order_task", task)] + [SlotSet(s, None) for s in TASK_DETAIL_SLOTS]
+        events += [SlotSet("order_task", task), SlotSet("handoff_reason", None)]
+        events += [SlotSet(s, None) for s in TASK_DETAIL_SLOTS]
         order_id = self._order_in_focus(backend, tracker, identity, task)
         events.append(SlotSet("order_id", order_id))
         verified = order_id is not None and order_id in identity.verified_orders
@@ -119,18 +119,14 @@ class ActionAskOrderId(ShopAction):
         return events
 
 
-class ValidateOrderForm(FormValidationAction):
+class ValidateOrderForm(ShopFormValidation):
     """Validate the order number and, for anonymous customers, the phone."""
 
     def name(self) -> Text:
         return "validate_order_form"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: DomainDict) -> List[Dict[Text, Any]]:
-        try:
-            return await super().run(dispatcher, tracker, domain)
-        except BackendUnavailable as error:
-            return backend_down(dispatcher, error) + [SlotSet("order_id", None)]
+    def events_when_backend_down(self) -> List[Dict[Text, Any]]:
+        return [SlotSet("order_id", None)]
 
     async def required_slots(self, domain_slots: List[Text], dispatcher: CollectingDispatcher,
                              tracker: Tracker, domain: DomainDict) -> List[Text]:

@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Text
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import FormValidationAction
 
 from actions.backends.base import BackendUnavailable, ShopBackend
 from actions.backends.factory import get_backend
@@ -48,3 +49,23 @@ class ShopAction(Action, ABC):
             return self.run_with(get_backend(), dispatcher, tracker, domain)
         except BackendUnavailable as error:
             return backend_down(dispatcher, error)
+
+
+class ShopFormValidation(FormValidationAction, ABC):
+    """A form validation action whose checks use the shop backend."""
+
+    @abstractmethod
+    def name(self) -> Text:
+        """The action's name, ``validate_<form>``."""
+
+    def events_when_backend_down(self) -> Events:
+        """Extra events when the backend failed (e.g. forget an unchecked value)."""
+        return []
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> Events:
+        try:
+            return await super().run(dispatcher, tracker, domain)
+        except BackendUnavailable as error:
+            return backend_down(dispatcher, error) + self.events_when_backend_down()

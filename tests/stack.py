@@ -51,6 +51,8 @@ def server_env(workdir: Path) -> Dict[str, str]:
         KEFU_DATABASE_URL=f"sqlite:///{workdir / 'kefu.db'}",
         KEFU_CLOCK=TEST_CLOCK,
         KEFU_CUSTOMER_TOKEN_SECRET=TEST_TOKEN_SECRET,
+        # agents are always on duty in tests
+        KEFU_SERVICE_HOURS="00:00-24:00",
     )
     return env
 
@@ -64,6 +66,7 @@ class Stack:
     web_url: str
     token: str
     workdir: Path
+    workspace_url: str = ""
 
     @property
     def env(self) -> Dict[str, str]:
@@ -105,6 +108,15 @@ class Stack:
         return response.json()
 
 
+def create_agent(stack: "Stack", username: str, password: str, name: str) -> None:
+    """Create a workspace agent account with ``scripts/create_agent.py``."""
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "create_agent.py"), username, "--name", name],
+        cwd=ROOT, env={**stack.env, "KEFU_AGENT_PASSWORD": password}, check=True,
+        capture_output=True, timeout=60,
+    )
+
+
 class Processes:
     """Child processes with their logs; stops them all on exit."""
 
@@ -112,10 +124,11 @@ class Processes:
         self.workdir = workdir
         self.children: Dict[str, subprocess.Popen] = {}
 
-    def start(self, name: str, args: List[str]) -> subprocess.Popen:
+    def start(self, name: str, args: List[str],
+              extra_env: Optional[Dict[str, str]] = None) -> subprocess.Popen:
         log = open(self.workdir / f"{name}.log", "wb")
         proc = subprocess.Popen(
-            args, cwd=ROOT, env=server_env(self.workdir), stdout=log,
+            args, cwd=ROOT, env={**server_env(self.workdir), **(extra_env or {})}, stdout=log,
             stderr=subprocess.STDOUT
         )
         self.children[name] = proc
@@ -170,6 +183,7 @@ def start_stack(workdir: Path, procs: Processes) -> Stack:
     if not MODEL.exists():
         raise StackError(f"{MODEL} is missing: run `make train` first")
     rasa_port, actions_port, web_port = free_port(), free_port(), free_port()
+    workspace_port = free_port()
     token = secrets.token_urlsafe(16)
     rasa = str(BIN / "rasa")
     procs.start("actions", [rasa, "run", "actions", "--actions", "actions",
@@ -183,14 +197,19 @@ def start_stack(workdir: Path, procs: Processes) -> Stack:
     procs.start("web", [sys.executable, str(ROOT / "scripts" / "serve_web.py"),
                         "--port", str(web_port),
                         "--rasa-url", f"http://127.0.0.1:{rasa_port}"])
+    procs.start("workspace", [sys.executable, "-m", "workspace", "--port", str(workspace_port)],
+                extra_env={"KEFU_RASA_URL": f"http://127.0.0.1:{rasa_port}",
+                           "KEFU_RASA_TOKEN": token})
     stack = Stack(
         rasa_url=f"http://127.0.0.1:{rasa_port}",
         actions_url=f"http://127.0.0.1:{actions_port}",
         web_url=f"http://127.0.0.1:{web_port}/",
         token=token,
         workdir=workdir,
+        workspace_url=f"http://127.0.0.1:{workspace_port}/",
     )
     procs.wait_http("actions", f"{stack.actions_url}/health")
     procs.wait_http("web", stack.web_url)
+    procs.wait_http("workspace", f"{stack.workspace_url}login")
     procs.wait_http("rasa", f"{stack.rasa_url}/status?token={token}")
     return stack

@@ -24,8 +24,10 @@ def domain_responses() -> Set[str]:
 
 
 def used_in_actions() -> Set[str]:
+    """Responses named by the action server and the agent workspace."""
     names: Set[str] = set()
-    for path in (ROOT / "actions").rglob("*.py"):
+    paths = [*(ROOT / "actions").rglob("*.py"), *(ROOT / "workspace").rglob("*.py")]
+    for path in paths:
         names |= set(RESPONSE_NAME.findall(path.read_text(encoding="utf-8")))
     names |= {f"utter_confirm_{task}" for task in CHANGE_TASKS}
     return names

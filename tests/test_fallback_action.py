@@ -88,7 +88,8 @@ def test_every_intent_in_the_domain_has_a_title() -> None:
 
     domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
     titles = load_titles()
-    missing = [i for i in domain["intents"] if i != "faq" and i not in titles]
+    missing = [i for i in domain["intents"]
+               if i != "faq" and not i.startswith("EXTERNAL_") and i not in titles]
     faq_responses = [r[len("utter_"):] for r in domain["responses"] if r.startswith("utter_faq/")]
     missing += [r for r in faq_responses if r not in titles]
     assert not missing

@@ -448,7 +448,8 @@ def test_tables_are_prefixed_and_share_the_database(tmp_path: Path) -> None:
         assert conn.execute(text("SELECT id FROM orders")).scalar() == "O1"
     store.dispose()
     engine.dispose()
-    assert {t for t in tables if t != "orders"} == {"handoff_tickets", "agent_accounts", "agent_sessions"}
+    assert {t for t in tables if t != "orders"} == {
+        "handoff_tickets", "handoff_bot_csat", "agent_accounts", "agent_sessions"}
     assert journal == "wal"
 
 

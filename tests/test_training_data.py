@@ -63,7 +63,8 @@ def test_enough_examples_per_intent(tokenized) -> None:
         counts[key] = counts.get(key, 0) + 1
     domain = read_yaml_file(str(ROOT / "domain.yml"))
     for intent in domain["intents"]:
-        if intent != "faq":
+        # EXTERNAL_ intents are triggered through the HTTP API, never typed
+        if intent != "faq" and not intent.startswith("EXTERNAL_"):
             assert counts.get(intent, 0) >= 30, intent
     faq = {k: v for k, v in counts.items() if k.startswith("faq/")}
     assert len(faq) == 8 and min(faq.values()) >= 15

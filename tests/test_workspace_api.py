@@ -28,6 +28,7 @@ from browser import CHROMIUM_ARGS, CHROMIUM_PATH, chromium_available
 from actions.handoff.rasa_api import RasaClient
 from actions.handoff.tickets import ASSIGNED, CLOSED, TicketStore
 from workspace.app import NOTIFIER, create_app
+from workspace.queue_exit import is_leave_request
 
 TOKEN = "test-rasa-token"
 PASSWORD = "correct-horse-battery"
@@ -57,6 +58,7 @@ class FakeRasa:
         self.requests: List[Dict[str, Any]] = []
         self.events: Dict[str, List[dict]] = {}
         self.fail_status: Optional[int] = None
+        self.fail_method: Optional[str] = None  # fail only this method (None: all)
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -100,7 +102,7 @@ class FakeRasa:
                     fake.requests.append(record)
                 if query.get("token") != TOKEN:
                     return self._reply(401, {"message": "bad token"})
-                if fake.fail_status:
+                if fake.fail_status and fake.fail_method in (None, method):
                     return self._reply(fake.fail_status, {"message": "boom"})
                 if method == "POST" and record["tail"] == "tracker/events":
                     with fake.lock:
@@ -529,15 +531,115 @@ def test_notifier_runs_in_the_background(
     assert [p["tail"] for p in rasa.posts("bg")][:2] == ["tracker/events", "execute"]
 
 
+# ------------------------------------------------------------ queue exit
+
+def said(text: str, intent: str = "inform", ts: float = 1714532500.0) -> dict:
+    """A customer message as Rasa stores it while the bot is paused."""
+    return {"event": "user", "text": text, "timestamp": ts,
+            "parse_data": {"intent": {"name": intent, "confidence": 0.9}, "entities": []}}
+
+
+QUEUED = [said("转人工", "request_human", 1714532405.0),
+          {"event": "bot", "text": "正在为您转接人工客服，您当前排在第1位", "timestamp": 1714532406.0},
+          {"event": "pause", "timestamp": 1714532406.0}]
+
+
+@pytest.mark.parametrize("text,intent,leaves", [
+    ("取消", "inform", True), (" 取消排隊 ", "inform", True), ("不用了。", "inform", True),
+    ("不排了！", "inform", True), ("算了", "inform", True), ("不是这个", "deny", True),
+    ("/deny", "deny", True), ("取消订单", "cancel_order", False), ("在吗", "inform", False),
+])
+def test_which_messages_mean_leaving_the_queue(text: str, intent: str, leaves: bool) -> None:
+    assert is_leave_request(said(text, intent)) is leaves
+    assert not is_leave_request({"event": "bot", "text": "取消"})
+    assert not is_leave_request(dict(said("取消"), metadata={"is_external": True}))
+
+
+def test_customer_leaves_the_queue_and_the_bot_takes_over(
+    server: AppServer, store: TicketStore, clock: FakeClock, rasa: FakeRasa
+) -> None:
+    notifier = server.app[NOTIFIER]
+    leave = open_ticket(store, clock, "leave")
+    stay = open_ticket(store, clock, "stay")
+    with_agent = open_ticket(store, clock, "agent")
+    store.claim(with_agent, store.authenticate("li", PASSWORD).id)
+    rasa.events["leave"] = QUEUED + [said("在吗"), said("取消排隊", ts=1714532510.0)]
+    rasa.events["stay"] = QUEUED + [said("快点")]
+    rasa.events["agent"] = QUEUED + [said("算了")]
+
+    assert server.call(notifier.run_once()) == 1  # "stay" hears it moved up
+
+    assert store.get_ticket(leave).status == "cancelled"
+    resume, trigger = rasa.posts("leave")
+    assert resume["tail"] == "tracker/events"
+    assert resume["body"] == [{"event": "resume"}, {"event": "action", "name": "action_listen"}]
+    assert resume["query"]["output_channel"] == "latest"
+    assert trigger["tail"] == "trigger_intent" and trigger["body"] == {"name": "EXTERNAL_queue_left"}
+    assert store.get_ticket(stay).status == "waiting"
+    assert store.get_ticket(stay).last_notified_position == 1
+    assert store.get_ticket(with_agent).status == ASSIGNED  # the agent's customer is left alone
+    assert [r for r in rasa.requests if r["conversation_id"] == "agent"] == []  # not even read
+
+    rasa.requests.clear()
+    assert server.call(notifier.exits.run_once()) == 0
+    assert [(r["method"], r["conversation_id"]) for r in rasa.requests] == [("GET", "stay")]
+
+
+def test_only_messages_after_the_ticket_was_opened_count(
+    server: AppServer, store: TicketStore, clock: FakeClock, rasa: FakeRasa
+) -> None:
+    exits = server.app[NOTIFIER].exits
+    opened = START.timestamp() + 10
+    open_ticket(store, clock, "before")
+    open_ticket(store, clock, "old-handoff")
+    open_ticket(store, clock, "no-pause-yet")
+    rasa.events["before"] = [said("算了", "deny", opened - 60)] + QUEUED
+    # an earlier handoff (paused, "不用了", resumed), then the new request not yet paused
+    rasa.events["old-handoff"] = [{"event": "pause", "timestamp": opened - 90},
+                                  said("不用了", ts=opened - 80),
+                                  {"event": "resume", "timestamp": opened - 70},
+                                  said("转人工", "request_human", opened - 1)]
+    rasa.events["no-pause-yet"] = [said("转人工", "request_human", opened + 10),
+                                   said("不排了", ts=opened + 25)]
+
+    assert server.call(exits.run_once()) == 1
+    assert [t.conversation_id for t in store.waiting_queue()] == ["before", "old-handoff"]
+
+
+def test_queue_exit_survives_rasa_outages(
+    make_server: Callable[..., AppServer], server: AppServer, store: TicketStore,
+    clock: FakeClock, rasa: FakeRasa
+) -> None:
+    ticket_id = open_ticket(store, clock, "leave")
+    rasa.events["leave"] = QUEUED + [said("取消")]
+    down = make_server(rasa_url="http://127.0.0.1:9")
+    assert down.call(down.app[NOTIFIER].run_once()) == 0
+    assert store.get_ticket(ticket_id).status == "waiting"
+
+    exits = server.app[NOTIFIER].exits
+    with rasa_failing(rasa, 503, method="POST"):  # tracker readable, hand-back fails
+        assert server.call(server.app[NOTIFIER].run_once()) == 0
+    assert store.get_ticket(ticket_id).status == "cancelled"
+    assert rasa.posts("leave") and all(p["tail"] == "tracker/events" for p in rasa.posts("leave"))
+
+    rasa.requests.clear()
+    assert server.call(exits.run_once()) == 0  # retried: resumed although no longer waiting
+    assert [p["tail"] for p in rasa.posts("leave")] == ["tracker/events", "trigger_intent"]
+    assert rasa.posts("leave")[1]["body"] == {"name": "EXTERNAL_queue_left"}
+    rasa.requests.clear()
+    server.call(exits.run_once())
+    assert rasa.requests == []  # done: nothing retried, nobody waiting
+
+
 # ------------------------------------------------------------ Rasa down
 
 @contextmanager
-def rasa_failing(rasa: FakeRasa, status: int) -> Iterator[None]:
-    rasa.fail_status = status
+def rasa_failing(rasa: FakeRasa, status: int, method: Optional[str] = None) -> Iterator[None]:
+    rasa.fail_status, rasa.fail_method = status, method
     try:
         yield
     finally:
-        rasa.fail_status = None
+        rasa.fail_status = rasa.fail_method = None
 
 
 def assert_polite(response: requests.Response, status: int = 502) -> None:

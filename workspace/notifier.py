@@ -3,7 +3,9 @@
 Every few seconds the notifier compares each waiting ticket's position with
 ``last_notified_position``; when it changed, it sets the slots
 ``queue_position`` / ``queue_wait_minutes`` and runs ``utter_queue_update``
-in the customer's conversation through Rasa's HTTP API.
+in the customer's conversation through Rasa's HTTP API. Before that, each
+round lets customers who asked to leave the queue go (``QueueExitWatcher``),
+so the others hear their new positions in the same round.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Optional
 
 from actions.handoff.rasa_api import RasaClient, RasaError, RasaUnavailable
 from actions.handoff.tickets import QueueEntry, TicketStore
+from workspace.queue_exit import QueueExitWatcher
 
 log = logging.getLogger(__name__)
 
@@ -21,17 +24,26 @@ DEFAULT_INTERVAL = 3.0
 
 
 class QueueNotifier:
-    """Sends ``utter_queue_update`` to customers whose queue position changed."""
+    """Sends ``utter_queue_update`` to customers whose queue position changed.
+
+    ``exits`` (a ``QueueExitWatcher``) runs first in every round.
+    """
 
     def __init__(self, store: TicketStore, rasa: RasaClient, interval: float = DEFAULT_INTERVAL) -> None:
         self.store = store
         self.rasa = rasa
         self.interval = interval
+        self.exits = QueueExitWatcher(store, rasa)
         self._task: Optional["asyncio.Task[None]"] = None
         self._rasa_down = False  # warn once per outage, not every round
 
     async def run_once(self) -> int:
         """Check the queue once; returns how many customers were notified."""
+        try:
+            await self.exits.run_once()
+        except RasaUnavailable as exc:
+            self._paused(exc)
+            return 0
         snapshot = await asyncio.to_thread(self.store.queue_snapshot)
         sent = 0
         for entry in snapshot:
@@ -40,14 +52,17 @@ class QueueNotifier:
             try:
                 sent += await asyncio.to_thread(self._notify, entry)
             except RasaUnavailable as exc:
-                if not self._rasa_down:
-                    log.warning("queue updates paused, Rasa unavailable: %s", exc)
-                self._rasa_down = True
+                self._paused(exc)
                 return sent  # try again next round rather than hammering a dead server
         if self._rasa_down and sent:
             log.info("queue updates resumed")
             self._rasa_down = False
         return sent
+
+    def _paused(self, exc: RasaUnavailable) -> None:
+        if not self._rasa_down:
+            log.warning("queue updates paused, Rasa unavailable: %s", exc)
+        self._rasa_down = True
 
     def _notify(self, entry: QueueEntry) -> int:
         """Claim the notification (compare-and-set), send it; undo the claim if Rasa is down."""

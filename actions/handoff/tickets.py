@@ -155,6 +155,16 @@ Index(
     postgresql_where=_pending_callback,
 )
 
+# Ratings of conversations the bot resolved alone (one per conversation);
+# ratings after a human hand-over live on the ticket (csat_rating).
+bot_csat_table = Table(
+    "handoff_bot_csat",
+    metadata,
+    Column("conversation_id", String(255), primary_key=True),
+    Column("rating", Integer, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
 agents_table = Table(
     "agent_accounts",
     metadata,
@@ -735,6 +745,24 @@ class TicketStore:
                 .values(csat_rating=value, csat_at=_to_db(self.now()))
             ).rowcount
             return self._get(conn, row.id) if changed else None
+
+    def record_bot_csat(self, conversation_id: str, rating: Any) -> bool:
+        """Store the rating of a bot-resolved conversation; ``False`` if it has one."""
+        value = _validate_rating(rating)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(bot_csat_table.insert().values(
+                    conversation_id=conversation_id, rating=value,
+                    created_at=_to_db(self.now())))
+        except IntegrityError:
+            return False
+        return True
+
+    def bot_csat(self, conversation_id: str) -> Optional[int]:
+        """The bot-resolved rating of a conversation, if any."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(bot_csat_table.c.rating).where(
+                bot_csat_table.c.conversation_id == conversation_id)).scalar()
 
     def set_last_notified_position(
         self, ticket_id: int, position: Optional[int], *, expected: Any = ...
