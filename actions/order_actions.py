@@ -40,6 +40,9 @@ def answer_read_task(task: str, order: Order, backend: ShopBackend,
     """Answer status, tracking, urge, payment and refund-status tasks."""
     if task == "track":
         order_info.tell_tracking(order, dispatcher)
+        if order.status == "delivered":
+            # "签收了但没收到" is for a person to decide
+            return [SlotSet("handoff_reason", "delivery_dispute")]
     elif task == "urge":
         order_info.urge(order, backend, dispatcher)
     elif task == "payment":

@@ -81,6 +81,13 @@ def test_owner_gets_tracking(backend) -> None:
     assert slot_values(events)["task_stage"] == "done"
 
 
+def test_delivered_order_offers_a_human_for_a_disputed_delivery(backend) -> None:
+    messages, events = run_action(ActionOrderTask(),
+                                  task_tracker("track", DELIVERED_RECENT, "C1001"))
+    assert responses(messages) == ["utter_tracking_delivered"]
+    assert slot_values(events)["handoff_reason"] == "delivery_dispute"
+
+
 def test_non_owner_is_told_not_found(backend) -> None:
     messages, events = run_action(ActionOrderTask(), task_tracker("track", SHIPPED, "C1002"))
     assert responses(messages) == ["utter_order_not_found"]
