@@ -13,7 +13,7 @@ Pipeline order (see ``config.yml``)::
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Text
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -182,7 +182,3 @@ class InputGuard(_StatelessComponent):
             message.set(ENTITIES, [], add_to_output=True)
         return messages
 
-
-def input_issue(message: Message) -> Optional[str]:
-    """The input problem recorded for ``message`` by ``TextNormalizer``."""
-    return message.get(INPUT_ISSUE)

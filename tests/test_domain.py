@@ -7,7 +7,6 @@ this test closes the gap both ways.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Set
 
 import yaml

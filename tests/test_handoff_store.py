@@ -21,7 +21,6 @@ from actions.handoff.tickets import (
     CALLBACK,
     CANCELLED,
     CLOSED,
-    WAITING,
     AgentExists,
     NotAssignee,
     TicketConflict,
