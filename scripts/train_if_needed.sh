@@ -22,7 +22,12 @@ echo "==> building the spaCy pipeline"
 .venv/bin/python scripts/build_spacy_model.py
 echo "==> training the Rasa model (a few minutes on 2 cores)"
 start=$(date +%s)
-.venv/bin/rasa train --fixed-model-name kefu --out models --quiet
+# Rasa prints many harmless warnings while training; keep them in a log
+if ! .venv/bin/rasa train --fixed-model-name kefu --out models --quiet > var/train.log 2>&1; then
+  cat var/train.log
+  echo "error: rasa train failed (log above, also in var/train.log)" >&2
+  exit 1
+fi
 echo "$want" > "$FINGERPRINT"
 echo "$(( $(date +%s) - start ))" > models/.kefu-train-seconds
 echo "==> trained $MODEL in $(cat models/.kefu-train-seconds)s"

@@ -69,6 +69,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Start the server; returns the exit code."""
     args = _parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # one line per poll every 2 s would drown everything else
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     try:
         app = build_app()
     except ConfigError as exc:
