@@ -27,7 +27,7 @@ trap stop INT TERM EXIT
 
 .venv/bin/rasa run actions --actions actions --port "$ACTIONS_PORT" --quiet &
 pids+=($!)
-.venv/bin/rasa run --model models/kefu.tar.gz --endpoints endpoints.yml \
+.venv/bin/rasa run --model models/kefu.tar.gz --endpoints "${KEFU_ENDPOINTS:-endpoints.yml}" \
   --credentials credentials.yml --port "$RASA_PORT" --cors "*" \
   --enable-api --auth-token "$TOKEN" --quiet &
 pids+=($!)

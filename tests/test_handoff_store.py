@@ -1,8 +1,8 @@
-"""TicketStore on a real SQLite file (and PostgreSQL when KEFU_TEST_POSTGRES_URL is set).
+"""TicketStore on a real SQLite file and on a real PostgreSQL server.
 
-Set e.g. ``KEFU_TEST_POSTGRES_URL=postgresql://user@127.0.0.1:5432/kefu_test``
-to run every store test against PostgreSQL too; the tables are dropped and
-recreated around each test, so use a throwaway database.
+PostgreSQL comes from ``backend_fixtures`` (a throwaway server from Debian's
+package, skipped when not installed unless KEFU_REQUIRE_POSTGRES=1);
+``KEFU_TEST_POSTGRES_URL`` points the tests at another throwaway database.
 """
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ from actions.handoff.tickets import (
 START = datetime(2024, 5, 1, 3, 0, tzinfo=timezone.utc)  # 11:00 in Shanghai
 POSTGRES_URL = os.environ.get("KEFU_TEST_POSTGRES_URL")
 
+from backend_fixtures import postgres_url  # noqa: E402,F401  (fixture)
+
 
 class FakeClock:
     """A settable clock for the store."""
@@ -53,14 +55,15 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["sqlite"] + (["postgresql"] if POSTGRES_URL else []))
+@pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'kefu.db'}"
         return
-    engine = create_engine(POSTGRES_URL)
+    url = POSTGRES_URL or request.getfixturevalue("postgres_url")
+    engine = create_engine(url)
     metadata.drop_all(engine)
-    yield POSTGRES_URL
+    yield url
     metadata.drop_all(engine)
     engine.dispose()
 
