@@ -29,7 +29,7 @@ from rasa_sdk.types import DomainDict
 from actions import clock
 from actions.backends.base import BackendUnavailable
 from actions.backends.factory import database_url, get_backend
-from actions.handoff.tickets import HandoffError, TicketStore, within_service_hours
+from actions.handoff.tickets import HandoffError, Ticket, TicketStore, within_service_hours
 from actions.identity import resolve_identity
 from actions.intent_titles import load_titles
 from actions.masking import mask_phone
@@ -125,6 +125,23 @@ def customer_facts(tracker: Tracker) -> Dict[str, Optional[str]]:
     return facts
 
 
+def ticket_fields(tracker: Tracker, reason: str) -> Dict[str, Any]:
+    """What every ticket records: conversation, reason, customer, summary."""
+    return dict(
+        conversation_id=tracker.sender_id,
+        channel=tracker.get_latest_input_channel() or "unknown",
+        reason=reason,
+        summary=conversation_summary(tracker),
+        **customer_facts(tracker),
+    )
+
+
+def link_transcript(store: TicketStore, ticket: Ticket) -> None:
+    """Point the ticket at its page in the agent workspace."""
+    if not ticket.transcript_url:
+        store.set_transcript_url(ticket.id, f"{workspace_url()}/#/ticket/{ticket.id}")
+
+
 def agents_available(store: TicketStore) -> bool:
     """In service hours and at least one agent online."""
     return within_service_hours(clock.now()) and store.agents_online() > 0
@@ -152,14 +169,8 @@ class ActionRequestHandoff(Action):
 
     @staticmethod
     def _queue(store: TicketStore, dispatcher: CollectingDispatcher, tracker: Tracker) -> Events:
-        ticket = store.open_ticket(
-            conversation_id=tracker.sender_id,
-            channel=tracker.get_latest_input_channel() or "unknown",
-            reason=handoff_reason(tracker),
-            summary=conversation_summary(tracker),
-            transcript_url=f"{workspace_url()}/#ticket-{tracker.sender_id}",
-            **customer_facts(tracker),
-        )
+        ticket = store.open_ticket(**ticket_fields(tracker, handoff_reason(tracker)))
+        link_transcript(store, ticket)
         position = store.position(ticket.id) or 1
         wait = store.estimated_wait_minutes(ticket.id)
         store.set_last_notified_position(ticket.id, position)
@@ -181,16 +192,14 @@ class ActionSubmitCallback(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> Events:
         try:
-            ticket_store().open_callback_ticket(
-                conversation_id=tracker.sender_id,
-                channel=tracker.get_latest_input_channel() or "unknown",
-                reason=tracker.get_slot("handoff_reason") or "request_human",
-                summary=conversation_summary(tracker),
-                transcript_url=f"{workspace_url()}/#ticket-{tracker.sender_id}",
+            reason = tracker.get_slot("handoff_reason") or "request_human"
+            store = ticket_store()
+            ticket = store.open_callback_ticket(
+                **ticket_fields(tracker, reason),
                 message=str(tracker.get_slot("callback_message") or ""),
                 preference=str(tracker.get_slot("callback_preference") or ""),
-                **customer_facts(tracker),
             )
+            link_transcript(store, ticket)
         except (HandoffError, OSError) as error:
             logger.error("callback ticket failed: %s", error)
             dispatcher.utter_message(response="utter_handoff_failed")

@@ -74,6 +74,7 @@ def test_request_human_queues_with_context_and_pauses(store) -> None:
     assert ticket.customer_masked_phone == "137****7000" and ticket.customer_tier == "gold"
     assert ticket.priority == 1 and ticket.order_id == "202611181012006006"
     assert "查物流进度" in ticket.summary and "答复" in ticket.summary
+    assert ticket.transcript_url == f"http://localhost:8081/#/ticket/{ticket.id}"
 
 
 def test_anonymous_ticket_and_unverified_order_stay_hidden(store) -> None:

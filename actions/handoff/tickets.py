@@ -746,6 +746,12 @@ class TicketStore:
             ).rowcount
             return self._get(conn, row.id) if changed else None
 
+    def set_transcript_url(self, ticket_id: int, url: str) -> None:
+        """Record where agents read the ticket's transcript."""
+        with self.engine.begin() as conn:
+            conn.execute(tickets_table.update().where(_t.id == ticket_id)
+                         .values(transcript_url=url))
+
     def record_bot_csat(self, conversation_id: str, rating: Any) -> bool:
         """Store the rating of a bot-resolved conversation; ``False`` if it has one."""
         value = _validate_rating(rating)
