@@ -27,6 +27,31 @@ def consecutive_fallbacks(tracker: Tracker) -> int:
     return count
 
 
+def digits(value: Any) -> str:
+    """Only the digits of what the customer typed (``138 0013-8000`` -> ``13800138000``)."""
+    return "".join(ch for ch in str(value or "") if ch.isdigit())
+
+
+def latest_entity_values(tracker: Tracker, entity: str) -> List[Any]:
+    """Values of ``entity`` found in the latest user message, in order."""
+    return [e.get("value") for e in (tracker.latest_message or {}).get("entities") or []
+            if e.get("entity") == entity]
+
+
+def action_before_latest_message(tracker: Tracker) -> Optional[str]:
+    """The bot's last action (not ``action_listen``) before the latest user message."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if seen_user:
+                return None
+            seen_user = True
+        elif (seen_user and event.get("event") == "action"
+              and event.get("name") != "action_listen"):
+            return event.get("name")
+    return None
+
+
 def latest_text(tracker: Tracker) -> Optional[str]:
     """The text of the latest user message as the customer sent it."""
     return (tracker.latest_message or {}).get("text")

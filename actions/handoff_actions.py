@@ -28,6 +28,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import clock
 from actions.backends.base import BackendUnavailable
+from actions.conversation import action_before_latest_message, digits, latest_entity_values
 from actions.backends.factory import database_url, get_backend
 from actions.handoff.tickets import HandoffError, Ticket, TicketStore, within_service_hours
 from actions.identity import resolve_identity
@@ -63,22 +64,9 @@ def handoff_reason(tracker: Tracker) -> str:
         return "complaint"
     if tracker.get_slot("handoff_reason"):
         return tracker.get_slot("handoff_reason")
-    if _last_bot_action(tracker) == "utter_offer_human":
+    if action_before_latest_message(tracker) == "utter_offer_human":
         return "repeated_fallback"
     return "request_human"
-
-
-def _last_bot_action(tracker: Tracker) -> Optional[str]:
-    """The last action before the latest user message (not action_listen)."""
-    seen_user = False
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            if seen_user:
-                return None
-            seen_user = True
-        elif seen_user and event.get("event") == "action" and event.get("name") != "action_listen":
-            return event.get("name")
-    return None
 
 
 def conversation_summary(tracker: Tracker) -> str:
@@ -224,13 +212,10 @@ class ActionHandoffClosed(Action):
 
 def rating_value(tracker: Tracker) -> Optional[int]:
     """The 1-5 rating in the latest message, if any."""
-    candidates = [e.get("value") for e in (tracker.latest_message or {}).get("entities", [])
-                  if e.get("entity") == "rating"]
-    candidates.append(tracker.get_slot("rating"))
-    for value in candidates:
-        digits = "".join(ch for ch in str(value or "") if ch.isdigit())
-        if digits and 1 <= int(digits) <= 5:
-            return int(digits)
+    for value in latest_entity_values(tracker, "rating") + [tracker.get_slot("rating")]:
+        number = digits(value)
+        if number and 1 <= int(number) <= 5:
+            return int(number)
     return None
 
 

@@ -24,6 +24,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 
 from actions.backends.models import Customer, Order
+from actions.conversation import digits
 
 logger = logging.getLogger(__name__)
 
@@ -97,12 +98,12 @@ def resolve_identity(tracker: Tracker) -> Tuple[Identity, List[Dict[str, Any]]]:
 
 def phone_matches(answer: Optional[str], order: Order, owner: Optional[Customer]) -> bool:
     """Does ``answer`` (11 digits, or the last 4) match a phone on the order?"""
-    digits = "".join(ch for ch in answer or "" if ch.isdigit())
+    number = digits(answer)
     phones = {order.address.phone} | ({owner.phone} if owner else set())
-    if len(digits) == 11:
-        return digits in phones
-    if len(digits) == 4:
-        return any(phone.endswith(digits) for phone in phones)
+    if len(number) == 11:
+        return number in phones
+    if len(number) == 4:
+        return any(phone.endswith(number) for phone in phones)
     return False
 
 

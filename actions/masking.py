@@ -9,15 +9,17 @@ import logging
 import re
 from typing import Optional
 
+from actions.conversation import digits
+
 PHONE_PATTERN = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
 
 
 def mask_phone(phone: Optional[str]) -> str:
     """``13800138000`` -> ``138****8000``; anything else keeps its last 4 digits."""
-    digits = "".join(ch for ch in phone or "" if ch.isdigit())
-    if len(digits) == 11:
-        return f"{digits[:3]}****{digits[-4:]}"
-    return f"****{digits[-4:]}" if len(digits) >= 4 else "****"
+    number = digits(phone)
+    if len(number) == 11:
+        return f"{number[:3]}****{number[-4:]}"
+    return f"****{number[-4:]}" if len(number) >= 4 else "****"
 
 
 def mask_name(name: Optional[str]) -> str:

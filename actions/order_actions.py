@@ -15,11 +15,10 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions import order_changes, order_info
+from actions import clock, order_changes, order_info
 from actions.backends.base import ShopBackend
 from actions.backends.models import Order
 from actions.identity import locked_until, resolve_identity
-from actions import clock
 from actions.services import Events, ShopAction, ShopFormValidation
 
 READ_TASKS = ("status", "track", "urge", "payment", "refund_status")

@@ -25,6 +25,7 @@ from actions import clock
 from actions.backends.base import ShopBackend
 from actions.backends.factory import get_backend
 from actions.backends.models import Order
+from actions.conversation import digits, latest_entity_values
 from actions.identity import (
     failure_events,
     locked_until,
@@ -41,8 +42,8 @@ ORDER_BUTTONS = 5
 
 def order_digits(value: Any) -> Optional[str]:
     """The order number in ``value`` if it is 12-20 digits, else ``None``."""
-    digits = "".join(ch for ch in str(value or "") if ch.isdigit())
-    return digits if 12 <= len(digits) <= 20 else None
+    number = digits(value)
+    return number if 12 <= len(number) <= 20 else None
 
 
 def order_button(order: Order) -> Dict[str, str]:
@@ -85,8 +86,7 @@ class ActionPrepareOrderTask(ShopAction):
     def _order_in_focus(backend: ShopBackend, tracker: Tracker, identity: Any,
                         task: str) -> Optional[str]:
         """The order the task is about: named in this message, or kept."""
-        named = [e.get("value") for e in (tracker.latest_message or {}).get("entities", [])
-                 if e.get("entity") == "order_id"]
+        named = latest_entity_values(tracker, "order_id")
         if named:
             return order_digits(named[-1])
         current = order_digits(tracker.get_slot("order_id"))
@@ -157,14 +157,14 @@ class ValidateOrderForm(ShopFormValidation):
         if locked_until(tracker, now):
             dispatcher.utter_message(response="utter_verification_locked")
             return {"verify_phone": "locked"}
-        digits = "".join(ch for ch in str(value or "") if ch.isdigit())
-        if len(digits) not in (4, 11):
+        number = digits(value)
+        if len(number) not in (4, 11):
             dispatcher.utter_message(response="utter_ask_verify_phone_format")
             return {"verify_phone": None}
         backend = get_backend()
         order = backend.get_order(tracker.get_slot("order_id") or "")
         owner = backend.get_customer(order.customer_id) if order else None
-        if order is not None and phone_matches(digits, order, owner):
+        if order is not None and phone_matches(number, order, owner):
             return {"verify_phone": "ok", **_slot_dict(verified_events(tracker, order.id))}
         locked, events = failure_events(tracker, now)
         if locked:

@@ -10,6 +10,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.backends.base import ShopBackend
 from actions.backends.models import Product
+from actions.conversation import latest_entity_values
 from actions.labels import label
 from actions.services import Events, ShopAction
 
@@ -18,8 +19,7 @@ LOW_STOCK = 10
 
 def product_query(tracker: Tracker) -> Optional[str]:
     """The product named in this message, else the one talked about before."""
-    named = [e.get("value") for e in (tracker.latest_message or {}).get("entities", [])
-             if e.get("entity") == "product"]
+    named = latest_entity_values(tracker, "product")
     return named[-1] if named else tracker.get_slot("product")
 
 
