@@ -463,3 +463,37 @@ def test_concurrent_first_starts_seed_once(kind: str, request: pytest.FixtureReq
         backend.close()
     if kind == "postgresql":
         postgres_server(request.config).drop_database(url)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_bot_and_workspace_create_a_new_database_at_once(
+        kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Action servers and workspaces starting together on an empty database all succeed."""
+    from actions.handoff.tickets import TicketStore
+
+    for attempt in range(20 if kind == "sqlite" else 3):
+        if kind == "sqlite":
+            url = f"sqlite:///{tmp_path / f'fresh{attempt}.db'}"
+        else:
+            url = postgres_server(request.config).create_database()
+        openers = [SqlBackend(url) if i % 2 else TicketStore(url) for i in range(6)]
+        barrier = threading.Barrier(len(openers))
+        errors: List[Exception] = []
+
+        def start(opener: Any) -> None:
+            barrier.wait()
+            try:
+                opener.create_schema()
+            except Exception as error:  # reported by the assertion below
+                errors.append(error)
+
+        threads = [threading.Thread(target=start, args=(o,)) for o in openers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        for opener in openers:
+            opener.close() if isinstance(opener, SqlBackend) else opener.dispose()
+        if kind == "postgresql":
+            postgres_server(request.config).drop_database(url)
+        assert errors == [], f"attempt {attempt}: {errors}"

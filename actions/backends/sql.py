@@ -305,21 +305,33 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.create_function(
         "lower", 1, lambda s: s.lower() if isinstance(s, str) else s, deterministic=True)
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys = ON")
-    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
-    _enable_wal(cursor)
-    cursor.execute("PRAGMA synchronous = NORMAL")
-    cursor.close()
+    try:
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+    tune_sqlite_connection(dbapi_connection)
 
 
-def _enable_wal(cursor: Any) -> None:
+def tune_sqlite_connection(dbapi_connection: Any,
+                           busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S) -> None:
+    """Busy timeout, WAL and ``synchronous = NORMAL`` on a new SQLite connection."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+        _enable_wal(cursor, busy_timeout_s)
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
+
+
+def _enable_wal(cursor: Any, timeout_s: float) -> None:
     """Switch the file to WAL, retrying while another connection holds a lock.
 
     SQLite does not call its busy handler for a journal-mode change, so several
     processes opening a new database at once would otherwise fail with
     "database is locked".
     """
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    deadline = time.monotonic() + timeout_s
     delay = 0.005
     while True:
         try:

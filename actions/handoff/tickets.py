@@ -51,6 +51,8 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.pool import QueuePool, StaticPool
 
+from actions.backends.sql import tune_sqlite_connection
+
 Clock = Callable[[], datetime]
 
 DEFAULT_DATABASE_URL = "sqlite:///var/kefu.db"
@@ -371,13 +373,7 @@ def _make_engine(url: str) -> Engine:
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
-    finally:
-        cursor.close()
+    tune_sqlite_connection(dbapi_connection, SQLITE_BUSY_TIMEOUT_MS / 1000)
 
 
 # ---------------------------------------------------------------------- store
@@ -395,12 +391,16 @@ class TicketStore:
         """Create the ``handoff_*`` and ``agent_*`` tables if missing (idempotent).
 
         Safe when the bot and the workspace start at the same time: if another
-        process creates a table in between, the check is simply repeated.
+        process creates a table in between, the check is repeated. Every such
+        collision means one more table exists, so one retry per table suffices.
         """
-        try:
-            metadata.create_all(self.engine, checkfirst=True)
-        except (OperationalError, ProgrammingError, IntegrityError):
-            metadata.create_all(self.engine, checkfirst=True)
+        for _attempt in range(len(metadata.tables)):
+            try:
+                metadata.create_all(self.engine, checkfirst=True)
+                return
+            except (OperationalError, ProgrammingError, IntegrityError):
+                continue
+        metadata.create_all(self.engine, checkfirst=True)
 
     def dispose(self) -> None:
         """Close pooled connections."""
