@@ -434,35 +434,49 @@ def test_docs_example_is_valid() -> None:
     assert validate_data(parse_json(example.group(1))).counts()["orders"] == 1
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
-def test_concurrent_first_starts_seed_once(kind: str, request: pytest.FixtureRequest,
-                                           tmp_path: Path) -> None:
-    if kind == "sqlite":
-        url = f"sqlite:///{tmp_path / 'race.db'}"
-    else:
-        url = postgres_server(request.config).create_database()
-    backends = [SqlBackend(url) for _ in range(3)]
-    barrier = threading.Barrier(len(backends))
+def run_at_once(calls: List[Callable[[], Any]]) -> List[Any]:
+    """Run ``calls`` in threads released together; each result or raised exception."""
+    barrier = threading.Barrier(len(calls))
     results: List[Any] = []
 
-    def start(backend: SqlBackend) -> None:
+    def start(call: Callable[[], Any]) -> None:
         barrier.wait()
         try:
-            results.append(ensure_demo_data(backend))
-        except Exception as error:  # reported by the assertion below
+            results.append(call())
+        except Exception as error:  # returned to the caller's assertion
             results.append(error)
 
-    threads = [threading.Thread(target=start, args=(b,)) for b in backends]
+    threads = [threading.Thread(target=start, args=(call,)) for call in calls]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    return results
+
+
+def new_database(kind: str, request: pytest.FixtureRequest, path: Path) -> str:
+    """A URL of an empty database: an SQLite file at ``path`` or a new PostgreSQL database."""
+    if kind == "sqlite":
+        return f"sqlite:///{path}"
+    return postgres_server(request.config).create_database()
+
+
+def drop_database(kind: str, request: pytest.FixtureRequest, url: str) -> None:
+    if kind == "postgresql":
+        postgres_server(request.config).drop_database(url)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_concurrent_first_starts_seed_once(kind: str, request: pytest.FixtureRequest,
+                                           tmp_path: Path) -> None:
+    url = new_database(kind, request, tmp_path / "race.db")
+    backends = [SqlBackend(url) for _ in range(3)]
+    results = run_at_once([lambda b=b: ensure_demo_data(b) for b in backends])
     assert sorted(results, key=str) == [False, False, True], results
     assert backends[0].count_rows() == DEMO_COUNTS
     for backend in backends:
         backend.close()
-    if kind == "postgresql":
-        postgres_server(request.config).drop_database(url)
+    drop_database(kind, request, url)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
@@ -472,28 +486,10 @@ def test_bot_and_workspace_create_a_new_database_at_once(
     from actions.handoff.tickets import TicketStore
 
     for attempt in range(20 if kind == "sqlite" else 3):
-        if kind == "sqlite":
-            url = f"sqlite:///{tmp_path / f'fresh{attempt}.db'}"
-        else:
-            url = postgres_server(request.config).create_database()
+        url = new_database(kind, request, tmp_path / f"fresh{attempt}.db")
         openers = [SqlBackend(url) if i % 2 else TicketStore(url) for i in range(6)]
-        barrier = threading.Barrier(len(openers))
-        errors: List[Exception] = []
-
-        def start(opener: Any) -> None:
-            barrier.wait()
-            try:
-                opener.create_schema()
-            except Exception as error:  # reported by the assertion below
-                errors.append(error)
-
-        threads = [threading.Thread(target=start, args=(o,)) for o in openers]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
+        results = run_at_once([opener.create_schema for opener in openers])
         for opener in openers:
             opener.close() if isinstance(opener, SqlBackend) else opener.dispose()
-        if kind == "postgresql":
-            postgres_server(request.config).drop_database(url)
-        assert errors == [], f"attempt {attempt}: {errors}"
+        drop_database(kind, request, url)
+        assert results == [None] * len(openers), f"attempt {attempt}: {results}"
