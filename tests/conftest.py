@@ -5,12 +5,17 @@ session. ``make test`` trains the model before pytest runs.
 """
 from __future__ import annotations
 
+import os
 import secrets
 from typing import Iterator, List
 
 import pytest
 
-from stack import ROOT, Processes, Stack, StackError, start_stack
+from stack import ROOT, TEST_CLOCK, Processes, Stack, StackError, start_stack
+
+# The demo data and every expectation live on the demo's day: pin "now" there for
+# the whole suite, so it passes on any date (a test needing another day sets its own).
+os.environ["KEFU_CLOCK"] = TEST_CLOCK
 
 __all__ = ["ROOT", "Stack", "bot_text", "fresh_sender"]
 

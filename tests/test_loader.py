@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List
@@ -14,6 +15,7 @@ from typing import Any, Callable, Dict, Iterator, List
 import pytest
 
 from actions.backends.loader import (
+    DEMO_DAY,
     DEMO_FILE,
     LOOKUP_FILE,
     DataFileError,
@@ -493,3 +495,34 @@ def test_bot_and_workspace_create_a_new_database_at_once(
             opener.close() if isinstance(opener, SqlBackend) else opener.dispose()
         drop_database(kind, request, url)
         assert results == [None] * len(openers), f"attempt {attempt}: {results}"
+
+
+def test_demo_data_is_moved_to_today(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first run weeks after the demo was written still shows recent orders and valid coupons."""
+    monkeypatch.setenv("KEFU_CLOCK", "2027-01-10T09:00:00+08:00")
+    backend = SqlBackend(f"sqlite:///{tmp_path / 'later.db'}")
+    assert ensure_demo_data(backend) is True
+    written = validate_data(read_data_file(DEMO_FILE))
+    days = timedelta(days=(date(2027, 1, 10) - DEMO_DAY).days)
+    for original in written.orders:
+        moved = backend.get_order(original.id)
+        assert moved.created_at == original.created_at + days
+        assert moved.paid_at == (original.paid_at and original.paid_at + days)
+        if original.shipment:
+            assert [e.time for e in moved.shipment.events] == [
+                e.time + days for e in original.shipment.events]
+    coupons = {c.id: c for c in written.coupons}
+    for customer in written.customers:
+        for coupon in backend.list_coupons(customer.id):
+            assert coupon.expires_at == coupons[coupon.id].expires_at + days
+    backend.close()
+
+
+def test_demo_data_on_its_own_day_is_unchanged(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEFU_CLOCK", f"{DEMO_DAY.isoformat()}T23:30:00+08:00")
+    backend = SqlBackend(f"sqlite:///{tmp_path / 'same.db'}")
+    ensure_demo_data(backend)
+    for original in validate_data(read_data_file(DEMO_FILE)).orders:
+        assert backend.get_order(original.id).created_at == original.created_at
+    backend.close()

@@ -13,17 +13,19 @@ CLI (run from the project root)::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
 import sys
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from sqlalchemy.engine.url import make_url
 
+from actions import clock
 from actions.backends.base import BackendError, ShopBackend
 from actions.backends.models import (
     AFTER_SALE_STATUSES,
@@ -51,6 +53,9 @@ from actions.backends.sql import (
 )
 
 DEMO_FILE = PROJECT_ROOT / "demo" / "shop.json"
+# The shop day demo/shop.json is written for; first-run seeding moves its times
+# forward by whole days so that the demo always looks current.
+DEMO_DAY = date(2026, 11, 24)
 LOOKUP_FILE = PROJECT_ROOT / "data" / "lookups" / "product.yml"
 DATABASE_URL_ENV = "KEFU_DATABASE_URL"
 
@@ -579,13 +584,28 @@ def load_data(backend: SqlBackend,
 def ensure_demo_data(backend: SqlBackend, path: Union[str, Path] = DEMO_FILE) -> bool:
     """First-run seeding: create the schema and load the demo data when there are no customers.
 
-    Returns whether this call loaded it (safe when several processes start at once).
+    The demo's times are moved from ``DEMO_DAY`` to today (``actions.clock``,
+    so ``KEFU_CLOCK`` pins them). Returns whether this call loaded it (safe when several processes start at once).
     """
     backend.create_schema()
     if backend.count_rows()["customers"] > 0:
         return False
     records = validate_data(read_data_file(path), backend)
+    records = shift_times(records, timedelta(days=(clock.now().date() - DEMO_DAY).days))
     return backend.import_records(records, only_if_empty=True) is not None
+
+
+def shift_times(record: Any, delta: timedelta) -> Any:
+    """A copy of ``record`` (nested frozen dataclasses and tuples) with every time moved."""
+    if isinstance(record, datetime):
+        return record + delta
+    if isinstance(record, tuple):
+        return tuple(shift_times(item, delta) for item in record)
+    if dataclasses.is_dataclass(record) and not isinstance(record, type):
+        return dataclasses.replace(record, **{
+            field.name: shift_times(getattr(record, field.name), delta)
+            for field in dataclasses.fields(record) if field.init})
+    return record
 
 
 # ---------------------------------------------------------------- catalogue sync
