@@ -28,7 +28,8 @@ from rasa_sdk.types import DomainDict
 
 from actions import clock
 from actions.backends.base import BackendUnavailable
-from actions.conversation import action_before_latest_message, digits, latest_entity_values
+from actions.conversation import action_before_latest_message
+from actions.ratings import rating_value
 from actions.backends.factory import database_url, get_backend
 from actions.handoff.tickets import HandoffError, Ticket, TicketStore, within_service_hours
 from actions.identity import resolve_identity
@@ -208,15 +209,6 @@ class ActionHandoffClosed(Action):
         dispatcher.utter_message(response="utter_handoff_closed")
         dispatcher.utter_message(response="utter_ask_csat")
         return [SlotSet("handoff_stage", None), SlotSet("csat_asked", True)]
-
-
-def rating_value(tracker: Tracker) -> Optional[int]:
-    """The 1-5 rating in the latest message, if any."""
-    for value in latest_entity_values(tracker, "rating") + [tracker.get_slot("rating")]:
-        number = digits(value)
-        if number and 1 <= int(number) <= 5:
-            return int(number)
-    return None
 
 
 class ActionStoreCsat(Action):

@@ -160,6 +160,35 @@ def test_bot_rating_is_stored_once(store) -> None:
     assert store.bot_csat("b1") == 4
 
 
+@pytest.mark.parametrize("text, entities, stored", [
+    ("5", [], 5),                                  # typed digit, NLU found no entity
+    ("５", [], 5),                                 # full-width
+    ("4分！", [], 4),
+    ("五分", [{"entity": "rating", "value": "五分"}], 5),  # numeral the synonyms missed
+    ("給三顆星", [], 3),                           # Traditional
+    ("满分", [], 5),
+    ("/rate_service", [{"entity": "rating", "value": "2"}], 2),  # button payload
+    ("5分满意", [{"entity": "rating", "value": "5"}], 5),
+])
+def test_typed_ratings_are_understood(store, text: str, entities: list, stored: int) -> None:
+    tracker = make_tracker(user_event(text, "rate_service", entities=entities), sender="t1")
+    assert responses(run_action(ActionStoreCsat(), tracker)[0]) == ["utter_rate_thanks"]
+    assert store.bot_csat("t1") == stored
+
+
+@pytest.mark.parametrize("text, entities", [
+    ("10分", [{"entity": "rating", "value": "10"}]),
+    ("0", []),
+    ("一般般", [{"entity": "rating", "value": "一般般"}]),
+    ("8000", []),
+])
+def test_out_of_range_or_unclear_ratings_are_asked_again(store, text: str,
+                                                         entities: list) -> None:
+    tracker = make_tracker(user_event(text, "rate_service", entities=entities), sender="t2")
+    assert responses(run_action(ActionStoreCsat(), tracker)[0]) == ["utter_ask_csat"]
+    assert store.bot_csat("t2") is None
+
+
 def test_rating_without_a_value_asks_again(store) -> None:
     tracker = make_tracker(user_event("还行吧", "rate_service"), sender="b2")
     assert responses(run_action(ActionStoreCsat(), tracker)[0]) == ["utter_ask_csat"]

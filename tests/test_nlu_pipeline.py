@@ -55,10 +55,20 @@ def test_each_entity_is_reported_once(kefu_stack: Stack) -> None:
     assert len(spans) == len(set(spans))
 
 
-def test_rating_value(kefu_stack: Stack) -> None:
-    result = kefu_stack.parse("给5分")
+@pytest.mark.parametrize("text, rating", [("给5分", "5"), ("5", "5"), ("１", "1"), ("3", "3")])
+def test_rating_value(kefu_stack: Stack, text: str, rating: str) -> None:
+    result = kefu_stack.parse(text)
     assert result["intent"]["name"] == "rate_service"
-    assert [e["value"] for e in entities(result, "rating")] == ["5"]
+    assert [e["value"] for e in entities(result, "rating")] == [rating]
+
+
+@pytest.mark.parametrize("text", ["8000", "6677"])
+def test_bare_four_digits_answer_the_phone_question(kefu_stack: Stack, text: str) -> None:
+    """The featurizers see every number as __NUMBER__; the regex features tell 5 from 8000."""
+    result = kefu_stack.parse(text)
+    assert result["intent"]["name"] == "inform"
+    assert [e["value"] for e in entities(result, "phone")] == [text]
+    assert not entities(result, "rating")
 
 
 @pytest.mark.parametrize(
