@@ -18,7 +18,6 @@ import glob
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from datetime import datetime
@@ -30,6 +29,7 @@ import pytest
 from actions.backends.base import ShopBackend
 from actions.backends.loader import DEMO_FILE, load_data
 from actions.backends.sql import METADATA, SHOP_TZ, SqlBackend, create_engine
+from stack import free_port
 
 FIXED_NOW = datetime(2026, 11, 24, 10, 0, tzinfo=SHOP_TZ)
 REQUIRE_POSTGRES_ENV = "KEFU_REQUIRE_POSTGRES"
@@ -64,13 +64,6 @@ DEMO_AFTER_SALES = {"open": "AS20261121103000482913", "completed": "AS2026111409
 def fixed_clock() -> datetime:
     """The tests' "now": 2026-11-24 10:00 in Shanghai."""
     return FIXED_NOW
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # ---------------------------------------------------------------- SQLite

@@ -7,14 +7,16 @@ chat server, each a child process with its log in the work directory.
 from __future__ import annotations
 
 import os
+import random
 import secrets
 import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 import requests
 
@@ -28,8 +30,37 @@ class StackError(RuntimeError):
     """A server of the stack could not be started."""
 
 
+_handed_out: Set[int] = set()  # ports given to servers of this test run
+
+
+def _ephemeral_range() -> Tuple[int, int]:
+    """The kernel's range for outgoing connections' local ports."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    """An unused TCP port on the loopback interface."""
+    """An unused TCP port on the loopback interface, below the ephemeral range.
+
+    Rasa binds its port only after loading the model (a minute on 2 cores); a
+    port from the ephemeral range could meanwhile be taken by any outgoing
+    connection, so servers get ports the kernel never hands out by itself.
+    """
+    low, _high = _ephemeral_range()
+    for _attempt in range(50):
+        port = random.randrange(20000, max(low, 20001))
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -38,6 +69,8 @@ def free_port() -> int:
 # The demo data lives in November 2026; tests run on its clock.
 TEST_CLOCK = "2026-11-24T10:00:00+08:00"
 TEST_TOKEN_SECRET = "kefu-test-secret-not-for-production"
+# the workspace's API wants JSON and this header on every POST (CSRF defence)
+WORKSPACE_HEADERS = {"X-Kefu-Workspace": "1", "Content-Type": "application/json"}
 
 
 def server_env(workdir: Path) -> Dict[str, str]:
@@ -77,6 +110,15 @@ class Stack:
     def rest_url(self) -> str:
         return f"{self.rasa_url}/webhooks/rest/webhook"
 
+    def health_url(self, name: str) -> str:
+        """The URL that answers 200 once process ``name`` is ready."""
+        return {
+            "actions": f"{self.actions_url}/health",
+            "web": self.web_url,
+            "workspace": f"{self.workspace_url}login",
+            "rasa": f"{self.rasa_url}/status?token={self.token}",
+        }[name]
+
     def say(self, sender: str, message: str, metadata: Optional[dict] = None) -> List[dict]:
         """Send ``message`` over REST as ``sender``; return the bot's replies."""
         body = {"sender": sender, "message": message}
@@ -108,6 +150,16 @@ class Stack:
         return response.json()
 
 
+def workspace_session(stack: "Stack", username: str, password: str) -> requests.Session:
+    """A logged-in HTTP session on the stack's agent workspace (JSON API)."""
+    session = requests.Session()
+    session.headers.update(WORKSPACE_HEADERS)
+    response = session.post(f"{stack.workspace_url}api/login", timeout=30,
+                            json={"username": username, "password": password})
+    response.raise_for_status()
+    return session
+
+
 def create_agent(stack: "Stack", username: str, password: str, name: str) -> None:
     """Create a workspace agent account with ``scripts/create_agent.py``."""
     subprocess.run(
@@ -123,16 +175,25 @@ class Processes:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.children: Dict[str, subprocess.Popen] = {}
+        self.commands: Dict[str, Tuple[List[str], Dict[str, str]]] = {}
 
     def start(self, name: str, args: List[str],
               extra_env: Optional[Dict[str, str]] = None) -> subprocess.Popen:
-        log = open(self.workdir / f"{name}.log", "wb")
+        self.commands[name] = (args, dict(extra_env or {}))
+        log = open(self.workdir / f"{name}.log", "ab")
         proc = subprocess.Popen(
             args, cwd=ROOT, env={**server_env(self.workdir), **(extra_env or {})}, stdout=log,
             stderr=subprocess.STDOUT
         )
         self.children[name] = proc
         return proc
+
+    def restart(self, name: str, stack: "Stack") -> None:
+        """Stop ``name`` like an operator would (SIGTERM), start it again, wait until it answers."""
+        self.stop(self.children[name])
+        args, extra_env = self.commands[name]
+        self.start(name, args, extra_env)
+        self.wait_http(name, stack.health_url(name))
 
     def log_tail(self, name: str, lines: int = 40) -> str:
         text = (self.workdir / f"{name}.log").read_text(errors="replace")
@@ -152,15 +213,21 @@ class Processes:
             time.sleep(0.5)
         raise StackError(f"{name} did not start in {timeout}s:\n{self.log_tail(name)}")
 
-    def stop_all(self) -> None:
-        for proc in self.children.values():
+    @staticmethod
+    def stop(*procs: subprocess.Popen) -> None:
+        """SIGTERM, then SIGKILL whatever has not exited after 20 s."""
+        for proc in procs:
             if proc.poll() is None:
                 proc.terminate()
-        for proc in self.children.values():
+        for proc in procs:
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
+
+    def stop_all(self) -> None:
+        self.stop(*self.children.values())
 
 
 def write_endpoints(workdir: Path, actions_port: int) -> Path:
@@ -176,6 +243,16 @@ def write_endpoints(workdir: Path, actions_port: int) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+@contextmanager
+def running_stack(workdir: Path) -> Iterator[Tuple[Stack, Processes]]:
+    """A started stack and its processes, all stopped on exit."""
+    procs = Processes(workdir)
+    try:
+        yield start_stack(workdir, procs), procs
+    finally:
+        procs.stop_all()
 
 
 def start_stack(workdir: Path, procs: Processes) -> Stack:
@@ -208,8 +285,6 @@ def start_stack(workdir: Path, procs: Processes) -> Stack:
         workdir=workdir,
         workspace_url=f"http://127.0.0.1:{workspace_port}/",
     )
-    procs.wait_http("actions", f"{stack.actions_url}/health")
-    procs.wait_http("web", stack.web_url)
-    procs.wait_http("workspace", f"{stack.workspace_url}login")
-    procs.wait_http("rasa", f"{stack.rasa_url}/status?token={token}")
+    for name in ("actions", "web", "workspace", "rasa"):
+        procs.wait_http(name, stack.health_url(name))
     return stack

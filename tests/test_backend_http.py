@@ -12,7 +12,6 @@ import json
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -36,6 +35,7 @@ from actions.backends.loader import ensure_demo_data
 from actions.backends.models import Address
 from actions.backends.sql import SqlBackend
 from http_backend_fixture import ROOT, load_server_module, start_http_backend
+from stack import free_port
 
 SPEC_FILE = ROOT / "docs" / "order-api.openapi.yml"
 DEMO = json.loads((ROOT / "demo" / "shop.json").read_text(encoding="utf-8"))
@@ -167,12 +167,6 @@ def answer(status: int, payload: Any = None, delay: float = 0.0, raw: bytes = b"
     """A behaviour that always gives the same answer."""
     body = raw or json.dumps(payload).encode()
     return lambda method, path, nth: (status, body, delay)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def timed(call: Callable[[], Any]) -> Tuple[Optional[BaseException], float]:

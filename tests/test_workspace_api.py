@@ -24,6 +24,7 @@ import pytest
 import requests
 from aiohttp import web
 from browser import CHROMIUM_ARGS, CHROMIUM_PATH, chromium_available
+from stack import WORKSPACE_HEADERS
 
 from actions.handoff.rasa_api import RasaClient
 from actions.handoff.tickets import ASSIGNED, CLOSED, TicketStore
@@ -33,7 +34,7 @@ from workspace.queue_exit import is_leave_request
 TOKEN = "test-rasa-token"
 PASSWORD = "correct-horse-battery"
 START = datetime(2024, 5, 1, 3, 0, tzinfo=timezone.utc)
-HEADERS = {"X-Kefu-Workspace": "1", "Content-Type": "application/json"}
+HEADERS = WORKSPACE_HEADERS
 
 
 class FakeClock:
