@@ -29,7 +29,7 @@ from rasa_sdk.types import DomainDict
 from actions import clock
 from actions.backends.base import BackendUnavailable
 from actions.conversation import action_before_latest_message
-from actions.ratings import rating_value
+from actions.ratings import pending_rating_question, rating_value
 from actions.backends.factory import database_url, get_backend
 from actions.handoff.tickets import HandoffError, Ticket, TicketStore, within_service_hours
 from actions.identity import resolve_identity
@@ -220,8 +220,9 @@ class ActionStoreCsat(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> Events:
         rating = rating_value(tracker)
-        if rating is None:
-            dispatcher.utter_message(response="utter_ask_csat")
+        if rating is None:  # ask again, the same question as before
+            dispatcher.utter_message(
+                response=pending_rating_question(tracker) or "utter_ask_csat_bot")
             return []
         try:
             store = ticket_store()

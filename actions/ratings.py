@@ -14,6 +14,7 @@ from rasa_sdk import Tracker
 from actions.conversation import latest_entity_values
 from kefu_nlu.normalize import normalize_text
 
+RATING_QUESTIONS = ("utter_ask_csat", "utter_ask_csat_bot")  # human service / the bot
 NUMERALS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
 # a whole answer that is just a rating: "5", "5分", "五星", "给4分！", "满分"
 RATING = re.compile(r"(?:打|给)?\s*(\d+|[一二两三四五])\s*(?:分|星|颗星)?|满分")
@@ -31,6 +32,21 @@ def rating_number(value: Any) -> Optional[int]:
         return 5
     number = NUMERALS[token] if token in NUMERALS else int(token)
     return number if 1 <= number <= 5 else None
+
+
+def pending_rating_question(tracker: Tracker) -> Optional[str]:
+    """The rating question (response name) the bot's last message asked, if it was one."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        kind = event.get("event")
+        if kind == "user":
+            if seen_user:
+                return None
+            seen_user = True
+        elif seen_user and kind == "bot":
+            name = (event.get("metadata") or {}).get("utter_action")
+            return name if name in RATING_QUESTIONS else None
+    return None
 
 
 def rating_value(tracker: Tracker) -> Optional[int]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Dict, Iterator, List
 
 import jwt
 import pytest
@@ -185,13 +185,24 @@ def test_typed_ratings_are_understood(store, text: str, entities: list, stored: 
 def test_out_of_range_or_unclear_ratings_are_asked_again(store, text: str,
                                                          entities: list) -> None:
     tracker = make_tracker(user_event(text, "rate_service", entities=entities), sender="t2")
-    assert responses(run_action(ActionStoreCsat(), tracker)[0]) == ["utter_ask_csat"]
+    assert responses(run_action(ActionStoreCsat(), tracker)[0]) == ["utter_ask_csat_bot"]
     assert store.bot_csat("t2") is None
 
 
-def test_rating_without_a_value_asks_again(store) -> None:
-    tracker = make_tracker(user_event("还行吧", "rate_service"), sender="b2")
-    assert responses(run_action(ActionStoreCsat(), tracker)[0]) == ["utter_ask_csat"]
+def asked(question: str) -> Dict[str, Any]:
+    """The bot message of a rating question, as Rasa stores it."""
+    return {"event": "bot", "text": "打个分吧", "metadata": {"utter_action": question}}
+
+
+@pytest.mark.parametrize("before, question", [
+    ([user_event("转人工", "request_human"), asked("utter_ask_csat")], "utter_ask_csat"),
+    ([user_event("谢谢", "thank"), asked("utter_ask_csat_bot")], "utter_ask_csat_bot"),
+    ([], "utter_ask_csat_bot"),  # nothing asked: the bot's own question
+])
+def test_rating_without_a_value_asks_the_same_question_again(
+        store, before: List[Dict[str, Any]], question: str) -> None:
+    tracker = make_tracker(*before, user_event("还行吧", "rate_service"), sender="b2")
+    assert responses(run_action(ActionStoreCsat(), tracker)[0]) == [question]
 
 
 def test_csat_offered_once_after_a_resolved_task(store) -> None:
