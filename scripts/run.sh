@@ -29,7 +29,7 @@ trap stop INT TERM EXIT
 pids+=($!)
 .venv/bin/rasa run --model models/kefu.tar.gz --endpoints "${KEFU_ENDPOINTS:-endpoints.yml}" \
   --credentials credentials.yml --port "$RASA_PORT" --cors "*" \
-  --enable-api --auth-token "$TOKEN" --quiet &
+  --enable-api "--auth-token=$TOKEN" --quiet &
 pids+=($!)
 .venv/bin/python scripts/serve_web.py --port "$WEB_PORT" \
   --rasa-url "http://localhost:$RASA_PORT" &

@@ -261,7 +261,9 @@ def start_stack(workdir: Path, procs: Processes) -> Stack:
         raise StackError(f"{MODEL} is missing: run `make train` first")
     rasa_port, actions_port, web_port = free_port(), free_port(), free_port()
     workspace_port = free_port()
-    token = secrets.token_urlsafe(16)
+    # a leading "-" on purpose: a generated token may start with one (1 in 64), and
+    # the command line must not take it for an option
+    token = "-" + secrets.token_urlsafe(16)
     rasa = str(BIN / "rasa")
     procs.start("actions", [rasa, "run", "actions", "--actions", "actions",
                             "--port", str(actions_port)])
@@ -269,7 +271,7 @@ def start_stack(workdir: Path, procs: Processes) -> Stack:
         rasa, "run", "--model", str(MODEL), "--interface", "127.0.0.1",
         "--port", str(rasa_port), "--endpoints", str(write_endpoints(workdir, actions_port)),
         "--credentials", str(ROOT / "credentials.yml"), "--enable-api",
-        "--auth-token", token, "--cors", "*",
+        f"--auth-token={token}", "--cors", "*",
     ])
     procs.start("web", [sys.executable, str(ROOT / "scripts" / "serve_web.py"),
                         "--port", str(web_port),
