@@ -34,6 +34,7 @@ from actions.identity import (
     verified_events,
 )
 from actions.labels import label
+from actions.order_choice import TITLE_SEPARATOR, chosen_order
 from actions.order_tasks import TASK_DETAIL_SLOTS, relevant_statuses, task_for_intent
 from actions.services import Events, ShopAction, ShopFormValidation
 
@@ -49,7 +50,7 @@ def order_digits(value: Any) -> Optional[str]:
 def order_button(order: Order) -> Dict[str, str]:
     """A button naming an order by its tail, first item and status."""
     item = order.items[0].name if order.items else ""
-    title = f"尾号{order.id[-4:]} · {item} · {label('order_status', order.status)}"
+    title = TITLE_SEPARATOR.join([f"尾号{order.id[-4:]}", item, label("order_status", order.status)])
     payload = "/inform" + json.dumps({"order_id": order.id}, ensure_ascii=False)
     return {"title": title, "payload": payload}
 
@@ -138,7 +139,7 @@ class ValidateOrderForm(ShopFormValidation):
 
     def validate_order_id(self, value: Any, dispatcher: CollectingDispatcher,
                           tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
-        order_id = order_digits(value)
+        order_id = order_digits(value) or chosen_order(tracker)
         if order_id is None:
             dispatcher.utter_message(response="utter_order_id_invalid")
             return {"order_id": None}

@@ -183,6 +183,54 @@ def test_logged_in_customer_gets_relevant_orders_as_buttons(backend) -> None:
     assert [b["payload"] for b in buttons] == [f'/inform{{"order_id": "{PENDING}"}}']
 
 
+def offered_then(customer: str, task: str, intent: str, text: str) -> Any:
+    """A tracker where the bot offered ``customer``'s orders as buttons, then ``text`` came."""
+    question = make_tracker(say("订单", intent, metadata=logged_in(customer)),
+                            slots={"order_task": task})
+    [message], _ = run_action(ActionAskOrderId(), question)
+    bot = {"event": "bot", "text": "请问是哪一笔订单？",
+           "data": {"buttons": message["buttons"]}, "metadata": {}}
+    return make_tracker(say("订单", intent, metadata=logged_in(customer)), bot,
+                        say(text, "inform" if text[-1].isdigit() else intent,
+                            metadata=logged_in(customer)),
+                        slots={"order_task": task})
+
+
+def typed_choice(tracker: Any) -> tuple:
+    sink: List[str] = []
+    value = (tracker.latest_message or {}).get("text")
+    return ValidateOrderForm().validate_order_id(value, _Collect(sink), tracker, {}), sink
+
+
+@pytest.mark.parametrize("text, intent, expected", [
+    ("好的", "affirm", PENDING),          # the only cancellable order
+    ("是这个", "affirm", PENDING),
+    ("1", "cancel_order", PENDING),
+    ("第一个", "cancel_order", PENDING),
+    ("第二个", "cancel_order", None),     # there is no second one
+    ("尾号1001", "cancel_order", PENDING),
+    ("纯棉T恤那个", "cancel_order", PENDING),
+    ("牛仔裤那个", "cancel_order", None),  # not among the offered orders
+])
+def test_a_typed_answer_picks_the_offered_order(backend, text: str, intent: str,
+                                                 expected: Optional[str]) -> None:
+    tracker = offered_then("C1001", "cancel", intent, text)
+    result, sink = typed_choice(tracker)
+    assert result == {"order_id": expected}
+    assert sink == ([] if expected else ["utter_order_id_invalid"])
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("第2个", DELIVERED_RECENT), ("二", DELIVERED_RECENT), ("4004", SHIPPED),
+    ("运动鞋", SHIPPED), ("好的", None),  # two offered: a plain yes is ambiguous
+])
+def test_a_typed_answer_among_several_orders(backend, text: str,
+                                             expected: Optional[str]) -> None:
+    tracker = offered_then("C1001", "track", "affirm" if text == "好的" else "track_shipment",
+                           text)
+    assert typed_choice(tracker)[0] == {"order_id": expected}
+
+
 def test_anonymous_customer_is_asked_to_type_the_number(backend) -> None:
     messages, _ = run_action(ActionAskOrderId(), make_tracker(say("查订单", "check_order_status")))
     assert responses(messages) == ["utter_ask_order_id"]

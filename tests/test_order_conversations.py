@@ -70,6 +70,17 @@ def test_logged_in_customer_picks_an_order_from_buttons(shop: Stack) -> None:
     assert "已付款，待发货" in answer and "前发货" in answer
 
 
+@pytest.mark.parametrize("answer", ["保温杯那个", "第{position}个", "尾号0902"])
+def test_logged_in_customer_picks_an_order_in_words(shop: Stack, answer: str) -> None:
+    sender, meta = fresh_sender(), {"customer_token": token("C9001")}
+    titles = [b["title"] for r in shop.say(sender, "帮我查下订单状态", meta)
+              for b in r.get("buttons", [])]
+    [position] = [i + 1 for i, title in enumerate(titles) if PAID[-4:] in title]
+    assert len(titles) > 1 and "保温杯" in titles[position - 1]
+    reply = bot_text(shop.say(sender, answer.format(position=position), meta))
+    assert "已付款，待发货" in reply and PAID[-4:] in reply
+
+
 def test_logged_in_customer_gets_tracking_by_number(shop: Stack) -> None:
     sender, meta = fresh_sender(), {"customer_token": token("C9001")}
     answer = bot_text(shop.say(sender, f"订单{SHIPPED}到哪了", meta))
