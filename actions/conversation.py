@@ -52,6 +52,21 @@ def action_before_latest_message(tracker: Tracker) -> Optional[str]:
     return None
 
 
+def bot_messages_before_latest_message(tracker: Tracker) -> List[Dict[str, Any]]:
+    """The bot messages between the previous and the latest user message, newest first."""
+    messages: List[Dict[str, Any]] = []
+    seen_user = False
+    for event in reversed(tracker.events):
+        kind = event.get("event")
+        if kind == "user":
+            if seen_user:
+                break
+            seen_user = True
+        elif seen_user and kind == "bot":
+            messages.append(event)
+    return messages
+
+
 def latest_text(tracker: Tracker) -> Optional[str]:
     """The text of the latest user message as the customer sent it."""
     return (tracker.latest_message or {}).get("text")

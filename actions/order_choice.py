@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Tracker
 
-from actions.conversation import digits, latest_text
+from actions.conversation import bot_messages_before_latest_message, digits, latest_text
 from kefu_nlu.normalize import normalize_text
 
 NUMERALS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
@@ -52,20 +52,13 @@ def _order_id(payload: str) -> Optional[str]:
 
 
 def offered_orders(tracker: Tracker) -> List[Offer]:
-    """The order buttons of the bot's last message before the latest user message."""
-    seen_user = False
-    for event in reversed(tracker.events):
-        kind = event.get("event")
-        if kind == "user":
-            if seen_user:
-                return []
-            seen_user = True
-        elif seen_user and kind == "bot":
-            buttons: List[Dict[str, Any]] = (event.get("data") or {}).get("buttons") or []
-            offers = [Offer(order_id, str(b.get("title") or "")) for b in buttons
-                      if (order_id := _order_id(str(b.get("payload") or "")))]
-            if offers:
-                return offers
+    """The order buttons the bot showed right before the latest user message."""
+    for message in bot_messages_before_latest_message(tracker):
+        buttons: List[Dict[str, Any]] = (message.get("data") or {}).get("buttons") or []
+        offers = [Offer(order_id, str(b.get("title") or "")) for b in buttons
+                  if (order_id := _order_id(str(b.get("payload") or "")))]
+        if offers:
+            return offers
     return []
 
 

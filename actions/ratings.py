@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 from rasa_sdk import Tracker
 
-from actions.conversation import latest_entity_values
+from actions.conversation import bot_messages_before_latest_message, latest_entity_values
 from kefu_nlu.normalize import normalize_text
 
 RATING_QUESTIONS = ("utter_ask_csat", "utter_ask_csat_bot")  # human service / the bot
@@ -36,16 +36,9 @@ def rating_number(value: Any) -> Optional[int]:
 
 def pending_rating_question(tracker: Tracker) -> Optional[str]:
     """The rating question (response name) the bot's last message asked, if it was one."""
-    seen_user = False
-    for event in reversed(tracker.events):
-        kind = event.get("event")
-        if kind == "user":
-            if seen_user:
-                return None
-            seen_user = True
-        elif seen_user and kind == "bot":
-            name = (event.get("metadata") or {}).get("utter_action")
-            return name if name in RATING_QUESTIONS else None
+    for message in bot_messages_before_latest_message(tracker)[:1]:
+        name = (message.get("metadata") or {}).get("utter_action")
+        return name if name in RATING_QUESTIONS else None
     return None
 
 
