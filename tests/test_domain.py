@@ -15,6 +15,8 @@ from actions.order_changes import CHANGE_TASKS
 from conftest import ROOT
 
 RESPONSE_NAME = re.compile(r'"(utter_[a-z0-9_/]+)"')
+# strings that look like response names but are not: Rasa's metadata key on bot messages
+NOT_RESPONSES = {"utter_action"}
 
 
 def domain_responses() -> Set[str]:
@@ -29,7 +31,7 @@ def used_in_actions() -> Set[str]:
     for path in paths:
         names |= set(RESPONSE_NAME.findall(path.read_text(encoding="utf-8")))
     names |= {f"utter_confirm_{task}" for task in CHANGE_TASKS}
-    return names
+    return names - NOT_RESPONSES
 
 
 def used_in_dialogue() -> Set[str]:
