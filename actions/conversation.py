@@ -27,6 +27,15 @@ def consecutive_fallbacks(tracker: Tracker) -> int:
     return count
 
 
+CHINESE_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
+                  "六": 6, "七": 7, "八": 8, "九": 9}
+
+
+def small_number(token: str) -> int:
+    """``"3"``, ``"３"`` or ``"三"`` as an int (the token must be one of those forms)."""
+    return CHINESE_DIGITS[token] if token in CHINESE_DIGITS else int(token)
+
+
 def digits(value: Any) -> str:
     """Only the digits of what the customer typed (``138 0013-8000`` -> ``13800138000``)."""
     return "".join(ch for ch in str(value or "") if ch.isdigit())

@@ -15,11 +15,14 @@ from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Tracker
 
-from actions.conversation import bot_messages_before_latest_message, digits, latest_text
+from actions.conversation import (
+    bot_messages_before_latest_message,
+    digits,
+    latest_text,
+    small_number,
+)
 from kefu_nlu.normalize import normalize_text
 
-NUMERALS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
-            "六": 6, "七": 7, "八": 8, "九": 9}
 ORDINAL = re.compile(r"(?:就|要|选)?(?:是)?第?([1-9]|[一二两三四五六七八九])"
                      r"(?:个|笔|单|条)?(?:订单)?(?:吧|啊|呀|哦)?")
 TAIL_DIGITS = 4
@@ -67,7 +70,7 @@ def _by_position(text: str, offers: List[Offer]) -> Optional[Offer]:
     if match is None:
         return None
     token = match.group(1)
-    position = NUMERALS[token] if token in NUMERALS else int(token)
+    position = small_number(token)
     return offers[position - 1] if position <= len(offers) else None
 
 

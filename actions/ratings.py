@@ -11,11 +11,14 @@ from typing import Any, Optional
 
 from rasa_sdk import Tracker
 
-from actions.conversation import bot_messages_before_latest_message, latest_entity_values
+from actions.conversation import (
+    bot_messages_before_latest_message,
+    latest_entity_values,
+    small_number,
+)
 from kefu_nlu.normalize import normalize_text
 
 RATING_QUESTIONS = ("utter_ask_csat", "utter_ask_csat_bot")  # human service / the bot
-NUMERALS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
 # a whole answer that is just a rating: "5", "5分", "五星", "给4分！", "满分"
 RATING = re.compile(r"(?:打|给)?\s*(\d+|[一二两三四五])\s*(?:分|星|颗星)?|满分")
 TRAILING = "!！。~～. "
@@ -30,7 +33,7 @@ def rating_number(value: Any) -> Optional[int]:
     token = match.group(1)
     if token is None:  # 满分
         return 5
-    number = NUMERALS[token] if token in NUMERALS else int(token)
+    number = small_number(token)
     return number if 1 <= number <= 5 else None
 
 
