@@ -76,6 +76,11 @@ def bot_messages_before_latest_message(tracker: Tracker) -> List[Dict[str, Any]]
     return messages
 
 
+def latest_intent(tracker: Tracker) -> Optional[str]:
+    """The intent NLU gave the latest user message."""
+    return ((tracker.latest_message or {}).get("intent") or {}).get("name")
+
+
 def latest_text(tracker: Tracker) -> Optional[str]:
     """The text of the latest user message as the customer sent it."""
     return (tracker.latest_message or {}).get("text")

@@ -19,7 +19,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.conversation import NLU_FALLBACK, consecutive_fallbacks, latest_text
+from actions.conversation import NLU_FALLBACK, consecutive_fallbacks, latest_intent, latest_text
 from actions.intent_titles import load_titles
 from kefu_nlu import screen
 
@@ -78,7 +78,7 @@ def fallback_kind(tracker: Tracker) -> str:
     issue = screen.classify_input(latest_text(tracker))
     if issue:
         return KIND_BY_ISSUE[issue]
-    intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+    intent = latest_intent(tracker)
     if intent != NLU_FALLBACK:
         return "rephrase"
     if consecutive_fallbacks(tracker) >= MAX_FAILED_ROUNDS:

@@ -28,7 +28,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import clock
 from actions.backends.base import BackendUnavailable
-from actions.conversation import action_before_latest_message
+from actions.conversation import action_before_latest_message, latest_intent
 from actions.ratings import pending_rating_question, rating_value
 from actions.backends.factory import database_url, get_backend
 from actions.handoff.tickets import HandoffError, Ticket, TicketStore, within_service_hours
@@ -60,7 +60,7 @@ def workspace_url() -> str:
 
 def handoff_reason(tracker: Tracker) -> str:
     """Why the conversation goes to a human."""
-    intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+    intent = latest_intent(tracker)
     if intent == "complain":
         return "complaint"
     if tracker.get_slot("handoff_reason"):

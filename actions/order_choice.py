@@ -18,6 +18,7 @@ from rasa_sdk import Tracker
 from actions.conversation import (
     bot_messages_before_latest_message,
     digits,
+    latest_intent,
     latest_text,
     small_number,
 )
@@ -84,8 +85,7 @@ def chosen_order(tracker: Tracker) -> Optional[str]:
     text = normalize_text(latest_text(tracker) or "").strip().rstrip("。！!~～ ")
     if not offers or not text:
         return None
-    intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
-    if intent == "affirm" and len(offers) == 1:
+    if latest_intent(tracker) == "affirm" and len(offers) == 1:
         return offers[0].order_id
     picked = _by_position(text, offers)
     if picked is None and len(digits(text)) == TAIL_DIGITS:

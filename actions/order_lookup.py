@@ -25,7 +25,7 @@ from actions import clock
 from actions.backends.base import ShopBackend
 from actions.backends.factory import get_backend
 from actions.backends.models import Order
-from actions.conversation import digits, latest_entity_values
+from actions.conversation import digits, latest_entity_values, latest_intent
 from actions.identity import (
     failure_events,
     locked_until,
@@ -69,7 +69,7 @@ class ActionPrepareOrderTask(ShopAction):
 
     def run_with(self, backend: ShopBackend, dispatcher: CollectingDispatcher,
                  tracker: Tracker, domain: DomainDict) -> Events:
-        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        intent = latest_intent(tracker)
         task = task_for_intent(intent) or tracker.get_slot("order_task") or "status"
         identity, events = resolve_identity(tracker)
         events += [SlotSet("order_task", task), SlotSet("handoff_reason", None)]

@@ -39,10 +39,9 @@ def rating_number(value: Any) -> Optional[int]:
 
 def pending_rating_question(tracker: Tracker) -> Optional[str]:
     """The rating question (response name) the bot's last message asked, if it was one."""
-    for message in bot_messages_before_latest_message(tracker)[:1]:
-        name = (message.get("metadata") or {}).get("utter_action")
-        return name if name in RATING_QUESTIONS else None
-    return None
+    messages = bot_messages_before_latest_message(tracker)
+    name = (messages[0].get("metadata") or {}).get("utter_action") if messages else None
+    return name if name in RATING_QUESTIONS else None
 
 
 def rating_value(tracker: Tracker) -> Optional[int]:

@@ -16,7 +16,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 import requests
 
@@ -148,6 +148,15 @@ class Stack:
         )
         response.raise_for_status()
         return response.json()
+
+
+def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll ``check`` every 0.5 s until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
+        time.sleep(0.5)
+    return value
 
 
 def workspace_session(stack: "Stack", username: str, password: str) -> requests.Session:

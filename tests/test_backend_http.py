@@ -31,9 +31,9 @@ import yaml
 
 from actions.backends.base import BackendUnavailable, NotAllowed, NotFound, ShopBackend
 from actions.backends.http import HttpBackend
-from actions.backends.loader import ensure_demo_data
 from actions.backends.models import Address
 from actions.backends.sql import SqlBackend
+from backend_fixtures import make_sqlite_backend
 from http_backend_fixture import ROOT, load_server_module, start_http_backend
 from stack import free_port
 
@@ -62,17 +62,10 @@ NEW_ADDRESS = Address(name="赵六", phone="13600136000", region="浙江省 杭�
 
 # ---------------------------------------------------------------- fixtures
 
-def _sql_backend(directory: Path) -> SqlBackend:
-    backend = SqlBackend(f"sqlite:///{directory / 'shop.db'}")
-    backend.create_schema()
-    ensure_demo_data(backend)
-    return backend
-
-
 @pytest.fixture
 def sql(tmp_path: Path) -> Iterator[SqlBackend]:
     """A fresh SQLite database with the demo data (per test: writes change it)."""
-    backend = _sql_backend(tmp_path)
+    backend = make_sqlite_backend(tmp_path)
     yield backend
     backend.close()
 
@@ -89,7 +82,7 @@ def http(sql: SqlBackend, tmp_path: Path) -> Iterator[ShopBackend]:
 def ro_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tuple[SqlBackend, ShopBackend]]:
     """A read-only (SqlBackend, HttpBackend) pair shared by the read tests."""
     directory = tmp_path_factory.mktemp("http_ro")
-    sql_backend = _sql_backend(directory)
+    sql_backend = make_sqlite_backend(directory)
     http_backend, stop = start_http_backend(sql_backend, directory)
     yield sql_backend, http_backend
     stop()

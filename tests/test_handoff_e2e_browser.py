@@ -15,13 +15,13 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, List, Optional
+from typing import Any, Iterator, List, Optional
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from browser import CHROMIUM_ARGS, CHROMIUM_PATH, ChatPage, chromium_available  # noqa: E402
-from stack import Stack, create_agent  # noqa: E402
+from stack import Stack, create_agent, wait_until  # noqa: E402
 
 from actions.handoff.tickets import Ticket, TicketStore  # noqa: E402
 
@@ -139,17 +139,6 @@ def expect_bot(chat: ChatPage, stack: Stack, text: str, timeout: float = REPLY_T
     except AssertionError as exc:
         shot(chat.page, "failure-customer")
         raise AssertionError(f"{exc}\n{conversation_log(stack, chat.session_id())}") from None
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``check`` every 0.5 s until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            assert value, f"timed out after {timeout}s waiting for {what}"
-            return value
-        time.sleep(0.5)
 
 
 def customer_ticket(store: TicketStore, chat: ChatPage) -> Ticket:

@@ -9,14 +9,12 @@ and rating must work as if nothing happened.
 """
 from __future__ import annotations
 
-import time
-from pathlib import Path
-from typing import Any, Callable, Iterator, List, Tuple
+from typing import Iterator, List, Tuple
 
 import pytest
 import requests
 from conftest import bot_text, fresh_sender, started
-from stack import Processes, Stack, create_agent, workspace_session
+from stack import Processes, Stack, create_agent, wait_until, workspace_session
 
 from actions.handoff.tickets import TicketStore
 
@@ -39,14 +37,6 @@ def store(own_stack: Tuple[Stack, Processes]) -> Iterator[TicketStore]:
     s = TicketStore(own_stack[0].env["KEFU_DATABASE_URL"])
     yield s
     s.dispose()
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
-        time.sleep(0.5)
-    return value
 
 
 def bot_texts(stack: Stack, sender: str) -> List[str]:
